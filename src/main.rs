@@ -1,0 +1,21 @@
+use clap::Parser;
+use kiln::cli::{Cli, Command, exit};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Inventory(args) => kiln::cli::inventory::run(args),
+    };
+    match result {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            std::process::exit(exit::OK);
+        }
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            std::process::exit(failure.code);
+        }
+    }
+}

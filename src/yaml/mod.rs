@@ -1,0 +1,160 @@
+//! YAML (and JSON) loading with PyYAML's YAML 1.1 semantics, as Ansible reads its files.
+
+mod error;
+mod loader;
+mod resolve;
+mod value;
+
+pub use error::YamlError;
+pub use loader::{Loaded, Node, NodeKind, Warning, load_str};
+pub use value::{Map, Value, python_float_repr};
+
+use crate::diag::Span;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Loads a vars or inventory file as Ansible's data loader does: JSON first, then YAML.
+pub fn load_file(path: &Path) -> Result<Loaded, YamlError> {
+    let text = std::fs::read_to_string(path).map_err(|source| YamlError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+    load_text(&text, &name)
+}
+
+/// Loads text as JSON when it is JSON, otherwise as one YAML document.
+pub fn load_text(text: &str, name: &Arc<str>) -> Result<Loaded, YamlError> {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+        return Ok(Loaded {
+            node: Some(from_json(json, &Span::file(name))),
+            warnings: Vec::new(),
+        });
+    }
+    load_str(text, name)
+}
+
+fn from_json(json: serde_json::Value, span: &Span) -> Node {
+    let kind = match json {
+        serde_json::Value::Null => NodeKind::Scalar(Value::Null),
+        serde_json::Value::Bool(b) => NodeKind::Scalar(Value::Bool(b)),
+        serde_json::Value::Number(n) => NodeKind::Scalar(if let Some(i) = n.as_i64() {
+            Value::Int(i as i128)
+        } else if let Some(u) = n.as_u64() {
+            Value::Int(u as i128)
+        } else {
+            Value::Float(n.as_f64().unwrap_or(f64::NAN))
+        }),
+        serde_json::Value::String(s) => NodeKind::Scalar(Value::Str(s)),
+        serde_json::Value::Array(items) => {
+            NodeKind::Seq(items.into_iter().map(|v| from_json(v, span)).collect())
+        }
+        serde_json::Value::Object(map) => NodeKind::Map(
+            map.into_iter()
+                .map(|(k, v)| {
+                    (
+                        Node {
+                            span: span.clone(),
+                            kind: NodeKind::Scalar(Value::Str(k)),
+                        },
+                        from_json(v, span),
+                    )
+                })
+                .collect(),
+        ),
+    };
+    Node {
+        span: span.clone(),
+        kind,
+    }
+}
+
+/// Python's `repr()` of a value, as Ansible's messages and `--graph --vars` print values.
+pub fn repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_repr(value, &mut out, true);
+    out
+}
+
+/// Python's `str()`: like `repr()` but a top-level string prints bare.
+pub fn python_str(value: &Value) -> String {
+    match value {
+        Value::Str(s) | Value::Unsafe(s) | Value::Vault(s) => s.clone(),
+        Value::Date(s) => s.clone(),
+        Value::DateTime(s) => s.replacen('T', " ", 1),
+        other => repr(other),
+    }
+}
+
+fn write_repr(value: &Value, out: &mut String, _top: bool) {
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => out.push_str(&python_float_repr(*f)),
+        Value::Str(s) | Value::Unsafe(s) | Value::Vault(s) => out.push_str(&python_str_repr(s)),
+        Value::Date(s) => {
+            let parts: Vec<&str> = s.split('-').map(|p| p.trim_start_matches('0')).collect();
+            out.push_str(&format!("datetime.date({})", parts.join(", ")));
+        }
+        Value::DateTime(s) => out.push_str(&format!(
+            "datetime.datetime.fromisoformat({})",
+            python_str_repr(s)
+        )),
+        Value::Bytes(b) => out.push_str(&format!(
+            "b{}",
+            python_str_repr(&String::from_utf8_lossy(b))
+        )),
+        Value::Seq(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(item, out, false);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(k, out, false);
+                out.push_str(": ");
+                write_repr(v, out, false);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python's quoting of a str: single quotes unless the text has a single quote and no double.
+pub fn python_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
