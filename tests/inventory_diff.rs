@@ -8,10 +8,20 @@ use common::*;
 #[test]
 fn inventory_list_matches_ansible() {
     let cases = case_dirs(&fixtures().join("inventories"));
-    assert!(cases.len() >= 30, "the corpus needs at least 30 inventories, has {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "the corpus needs at least 30 inventories, has {}",
+        cases.len()
+    );
     let failures: Vec<String> = parallel(cases, |case| {
-        let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let want = oracle("inventory_oracle.py").arg(&case).output().expect("run oracle");
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let want = oracle("inventory_oracle.py")
+            .arg(&case)
+            .output()
+            .expect("run oracle");
         let got = kiln()
             .arg("inventory")
             .args(case_args(&case))
@@ -28,7 +38,12 @@ fn inventory_list_matches_ansible() {
         let want: serde_json::Value = serde_json::from_slice(&want.stdout).expect("oracle JSON");
         let got: serde_json::Value = match serde_json::from_slice(&got.stdout) {
             Ok(v) => v,
-            Err(e) => return Some(format!("{name}: kiln printed invalid JSON ({e}): {}", stdout(&got))),
+            Err(e) => {
+                return Some(format!(
+                    "{name}: kiln printed invalid JSON ({e}): {}",
+                    stdout(&got)
+                ));
+            }
         };
         (want != got).then(|| {
             format!(
@@ -41,7 +56,12 @@ fn inventory_list_matches_ansible() {
     .into_iter()
     .flatten()
     .collect();
-    assert!(failures.is_empty(), "{} case(s) differ:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -58,7 +78,11 @@ fn host_and_limit_match_ansible() {
             .output()
             .expect("run kiln");
         let first = stdout(&listed).lines().next().map(str::to_string)?;
-        let want = oracle("inventory_oracle.py").arg(&case).args(["--limit", &first]).output().expect("oracle");
+        let want = oracle("inventory_oracle.py")
+            .arg(&case)
+            .args(["--limit", &first])
+            .output()
+            .expect("oracle");
         let got = kiln()
             .arg("inventory")
             .args(case_args(&case))

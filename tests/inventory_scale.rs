@@ -15,10 +15,20 @@ fn generate(dir: &std::path::Path) {
         writeln!(ini, "[g{g:02}]").unwrap();
         for h in 0..100 {
             let n = g * 100 + h;
-            writeln!(ini, "h{n:05}.example.com ansible_host=10.{g}.{}.{} idx={n}", h / 256, h % 256).unwrap();
+            writeln!(
+                ini,
+                "h{n:05}.example.com ansible_host=10.{g}.{}.{} idx={n}",
+                h / 256,
+                h % 256
+            )
+            .unwrap();
         }
         writeln!(ini, "[g{g:02}:vars]\ngroup_no={g}").unwrap();
-        std::fs::write(gv.join(format!("g{g:02}.yml")), format!("tier: t{}\nweight: {g}\n", g % 7)).expect("write");
+        std::fs::write(
+            gv.join(format!("g{g:02}.yml")),
+            format!("tier: t{}\nweight: {g}\n", g % 7),
+        )
+        .expect("write");
     }
     writeln!(ini, "[dc1:children]").unwrap();
     for g in 0..50 {
@@ -36,7 +46,11 @@ fn ten_thousand_hosts_list_under_a_second() {
     let mut last = None;
     for _ in 0..3 {
         let start = Instant::now();
-        let out = kiln().args(["inventory", "-i", "hosts", "--list"]).current_dir(&dir).output().expect("kiln");
+        let out = kiln()
+            .args(["inventory", "-i", "hosts", "--list"])
+            .current_dir(&dir)
+            .output()
+            .expect("kiln");
         best = best.min(start.elapsed());
         assert!(out.status.success(), "{}", stderr(&out));
         last = Some(out);
@@ -53,7 +67,10 @@ fn ten_thousand_hosts_list_under_a_second() {
     assert_eq!(v["dc1"]["children"].as_array().map(Vec::len), Some(50));
     let _ = std::fs::remove_dir_all(&dir);
     if !cfg!(debug_assertions) {
-        assert!(best < Duration::from_secs(1), "listing 10,000 hosts took {best:?}");
+        assert!(
+            best < Duration::from_secs(1),
+            "listing 10,000 hosts took {best:?}"
+        );
     }
     eprintln!("kiln inventory --list, 10,000 hosts: {best:?}");
 }

@@ -11,13 +11,28 @@ fn patterns_select_what_ansible_selects() {
     let jobs: Vec<(String, String)> = text
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' ').map(|(c, p)| (c.to_string(), p.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(c, p)| (c.to_string(), p.trim().to_string()))
+        })
         .collect();
-    assert!(jobs.len() >= 40, "the corpus needs at least 40 patterns, has {}", jobs.len());
+    assert!(
+        jobs.len() >= 40,
+        "the corpus needs at least 40 patterns, has {}",
+        jobs.len()
+    );
     let failures: Vec<String> = parallel(jobs, |(case, pattern)| {
         let dir = fixtures().join("inventories").join(&case);
-        let want = oracle("hosts_oracle.py").arg(&dir).arg(&pattern).output().expect("oracle");
-        let (flag, value) = if pattern.starts_with('@') { ("--limit", pattern.as_str()) } else { ("--list-hosts", pattern.as_str()) };
+        let want = oracle("hosts_oracle.py")
+            .arg(&dir)
+            .arg(&pattern)
+            .output()
+            .expect("oracle");
+        let (flag, value) = if pattern.starts_with('@') {
+            ("--limit", pattern.as_str())
+        } else {
+            ("--list-hosts", pattern.as_str())
+        };
         let mut cmd = kiln();
         cmd.arg("inventory").args(case_args(&dir)).current_dir(&dir);
         if flag == "--limit" {
@@ -36,10 +51,17 @@ fn patterns_select_what_ansible_selects() {
                 stderr(&got).trim()
             ));
         }
-        (want_hosts != got_hosts).then(|| format!("{case} `{pattern}`:\n  ansible: {want_hosts:?}\n  kiln:    {got_hosts:?}"))
+        (want_hosts != got_hosts).then(|| {
+            format!("{case} `{pattern}`:\n  ansible: {want_hosts:?}\n  kiln:    {got_hosts:?}")
+        })
     })
     .into_iter()
     .flatten()
     .collect();
-    assert!(failures.is_empty(), "{} pattern(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} pattern(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -21,7 +21,9 @@ fn typed(v: &Value) -> J {
         Value::DateTime(s) => json!({"datetime": s}),
         Value::Bytes(b) => json!({"binary": base64(b)}),
         Value::Seq(items) => json!({"list": items.iter().map(typed).collect::<Vec<_>>()}),
-        Value::Map(m) => json!({"map": m.iter().map(|(k, v)| json!([typed(k), typed(v)])).collect::<Vec<_>>()}),
+        Value::Map(m) => {
+            json!({"map": m.iter().map(|(k, v)| json!([typed(k), typed(v)])).collect::<Vec<_>>()})
+        }
     }
 }
 
@@ -29,7 +31,11 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -49,16 +55,34 @@ fn yaml_loads_like_ansible() {
         .expect("tests/fixtures/yaml")
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml" || e == "json"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "yml" || e == "yaml" || e == "json")
+        })
         .collect();
     files.sort();
-    assert!(files.len() >= 150, "the corpus needs at least 150 YAML cases, has {}", files.len());
-    let out = oracle("yaml_oracle.py").args(&files).output().expect("run the YAML oracle");
-    assert!(out.status.success(), "the YAML oracle failed: {}", stderr(&out));
-    let want: serde_json::Map<String, J> = serde_json::from_slice(&out.stdout).expect("oracle JSON");
+    assert!(
+        files.len() >= 150,
+        "the corpus needs at least 150 YAML cases, has {}",
+        files.len()
+    );
+    let out = oracle("yaml_oracle.py")
+        .args(&files)
+        .output()
+        .expect("run the YAML oracle");
+    assert!(
+        out.status.success(),
+        "the YAML oracle failed: {}",
+        stderr(&out)
+    );
+    let want: serde_json::Map<String, J> =
+        serde_json::from_slice(&out.stdout).expect("oracle JSON");
     let mut failures = Vec::new();
     for file in &files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let Some(expected) = want.get(&name) else {
             failures.push(format!("{name}: the oracle gave no result"));
             continue;
@@ -79,7 +103,9 @@ fn yaml_loads_like_ansible() {
                     failures.push(format!("{name}:\n  ansible: {ok}\n  kiln:    {mine}"));
                 }
             }
-            (Some(ok), Err(e)) => failures.push(format!("{name}: kiln failed ({e}) where ansible loaded {ok}")),
+            (Some(ok), Err(e)) => failures.push(format!(
+                "{name}: kiln failed ({e}) where ansible loaded {ok}"
+            )),
             (None, Ok(loaded)) => failures.push(format!(
                 "{name}: ansible failed ({}) where kiln loaded {}",
                 expected.get("error").unwrap_or(&J::Null),
@@ -88,5 +114,11 @@ fn yaml_loads_like_ansible() {
             (None, Err(_)) => {}
         }
     }
-    assert!(failures.is_empty(), "{} of {} case(s) differ:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} case(s) differ:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }

@@ -38,11 +38,9 @@ pub struct InventoryArgs {
 
 impl From<InventoryError> for Failure {
     fn from(e: InventoryError) -> Failure {
-        let code = match e {
-            InventoryError::Pattern(_) => exit::ERROR,
-            _ => exit::PARSE,
-        };
-        Failure::new(code, e.render())
+        // ansible-inventory exits 1 when a source fails to parse (in its strict mode, which
+        // is kiln's only mode) and when a pattern is invalid.
+        Failure::new(exit::ERROR, e.render())
     }
 }
 

@@ -22,7 +22,6 @@ pub enum Command {
 pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;
-    pub const PARSE: i32 = 4;
     pub const OPTIONS: i32 = 5;
 }
 

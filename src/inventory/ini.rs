@@ -133,7 +133,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<(), Invento
                 for t in &tokens[1..] {
                     let Some((k, v)) = t.split_once('=') else {
                         return Err(at(
-                            col,
+                            raw.find(t.as_str()).map_or(col, |i| i + 1),
                             format!("expected key=value host variable assignment, got: `{t}`"),
                             "host variables are written `name=value` after the host name",
                         ));

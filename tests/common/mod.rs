@@ -36,7 +36,10 @@ pub fn oracle(script: &str) -> Command {
     cmd.arg(repo().join("tests/oracle").join(script));
     cmd.env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_LOCALHOST_WARNING", "False")
-        .env("ANSIBLE_HOME", std::env::temp_dir().join("kiln-oracle-home"))
+        .env(
+            "ANSIBLE_HOME",
+            std::env::temp_dir().join("kiln-oracle-home"),
+        )
         .env("PYTHONHASHSEED", "0");
     cmd
 }
