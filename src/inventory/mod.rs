@@ -16,6 +16,7 @@ mod yaml_source;
 
 pub use error::InventoryError;
 pub use pattern::{read_limit, split_host_pattern};
+pub use pyliteral::shlex_split;
 pub use sources::INTERNAL_VARS;
 pub use sources::Loader;
 

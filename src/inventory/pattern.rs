@@ -127,11 +127,14 @@ impl Inventory {
         match subscript {
             None => Ok(hosts),
             Some(_) if hosts.is_empty() => Ok(hosts),
-            Some((start, end, _)) => apply_subscript(&hosts, start, end).ok_or_else(|| {
-                InventoryError::Pattern(format!(
-                    "no hosts matched the subscripted pattern `{pattern}`"
-                ))
-            }),
+            Some((start, end, _)) => match apply_subscript(&hosts, start, end) {
+                Some(h) => Ok(h),
+                // Ansible reports this and goes on with no hosts for the pattern.
+                None => {
+                    self.warn(format!("No hosts matched the subscripted pattern '{pattern}'"));
+                    Ok(Vec::new())
+                }
+            },
         }
     }
 

@@ -71,12 +71,7 @@ impl Node {
             NodeKind::Seq(items) => {
                 NodeKind::Seq(items.into_iter().map(Node::into_unsafe).collect())
             }
-            NodeKind::Map(entries) => NodeKind::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.into_unsafe(), v.into_unsafe()))
-                    .collect(),
-            ),
+            NodeKind::Map(entries) => NodeKind::Map(entries.into_iter().map(|(k, v)| (k, v.into_unsafe())).collect()),
         };
         Node {
             span: self.span,
@@ -100,19 +95,47 @@ pub struct Loaded {
 
 /// Loads the single document in `text`; `file` names it in spans and errors.
 pub fn load_str(text: &str, file: &Arc<str>) -> Result<Loaded, YamlError> {
+    check_printable(text, file)?;
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
+        text,
         file: Arc::clone(file),
         anchors: HashMap::new(),
+        anchor_names: HashMap::new(),
         warnings: Vec::new(),
     };
     builder.stream()
 }
 
+/// PyYAML refuses control characters anywhere in a stream (YAML 1.1's printable set).
+fn check_printable(text: &str, file: &Arc<str>) -> Result<(), YamlError> {
+    let (mut line, mut col) = (1, 1);
+    for c in text.chars() {
+        let ok = matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+            || c == '\u{feff}';
+        if !ok {
+            return Err(YamlError::Syntax {
+                span: Span::new(file, line, col),
+                message: format!("unacceptable character #x{:04x}: control characters are not allowed", c as u32),
+            });
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    Ok(())
+}
+
 struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    text: &'a str,
     file: Arc<str>,
     anchors: HashMap<usize, Node>,
+    /// Anchor names seen in this document: PyYAML refuses to define one twice.
+    anchor_names: HashMap<String, Span>,
     warnings: Vec<Warning>,
 }
 
@@ -162,6 +185,7 @@ impl<'a> Builder<'a> {
                         });
                     }
                     self.anchors.clear();
+                    self.anchor_names.clear();
                     let (ev, span) = self.next()?;
                     if matches!(ev, Event::DocumentEnd) {
                         continue;
@@ -196,7 +220,7 @@ impl<'a> Builder<'a> {
                     tag: tag.map(|t| full_tag(&t)),
                 };
                 let node = self.scalar(src, span)?;
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, &pspan)?;
                 Ok(node)
             }
             Event::SequenceStart(anchor, tag) => {
@@ -214,14 +238,14 @@ impl<'a> Builder<'a> {
                     kind: NodeKind::Seq(items),
                 };
                 let node = self.apply_collection_tag(node, tag.as_deref(), "seq")?;
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, &pspan)?;
                 Ok(node)
             }
             Event::MappingStart(anchor, tag) => {
                 let tag = tag.map(|t| full_tag(&t));
                 let node = self.mapping(span)?;
                 let node = self.apply_collection_tag(node, tag.as_deref(), "map")?;
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, &pspan)?;
                 Ok(node)
             }
             other => Err(YamlError::Syntax {
@@ -231,10 +255,31 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn remember(&mut self, anchor: usize, node: &Node, pspan: &PSpan) -> Result<(), YamlError> {
+        if anchor == 0 {
+            return Ok(());
         }
+        if let Some(name) = self.anchor_name_at(pspan.start.index()) {
+            if let Some(first) = self.anchor_names.get(&name) {
+                return Err(YamlError::Syntax {
+                    span: node.span.clone(),
+                    message: format!("found duplicate anchor `{name}`; first occurrence at {first}"),
+                });
+            }
+            self.anchor_names.insert(name, node.span.clone());
+        }
+        self.anchors.insert(anchor, node.clone());
+        Ok(())
+    }
+
+    /// The anchor name among the node properties (`&name`, `!tag &name`) starting at the
+    /// character index `at`.
+    fn anchor_name_at(&self, at: usize) -> Option<String> {
+        let rest: String = self.text.chars().skip(at).take(1024).collect();
+        let mut props = rest.split_whitespace().take(2);
+        props.find_map(|p| p.strip_prefix('&')).map(|n| {
+            n.chars().take_while(|c| !matches!(c, ',' | '[' | ']' | '{' | '}')).collect()
+        })
     }
 
     fn apply_collection_tag(
@@ -309,13 +354,13 @@ impl<'a> Builder<'a> {
             }
             let is_merge = matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<")
                 || matches!(&ev, Event::Scalar(_, _, _, Some(tag)) if full_tag(tag) == format!("{CORE}merge"));
-            let key = self.node(ev, s)?;
+            // The merge key `<<` is not data: it only says where the value goes.
+            let key = if is_merge { None } else { Some(self.node(ev, s)?) };
             let (ev, s) = self.next()?;
             let value = self.node(ev, s)?;
-            if is_merge {
-                merged.extend(self.merge_sources(value)?);
-            } else {
-                explicit.push((key, value));
+            match key {
+                None => merged.extend(self.merge_sources(value)?),
+                Some(key) => explicit.push((key, value)),
             }
         }
         // PyYAML puts merged pairs first, so explicit keys win; Ansible warns on every repeat.

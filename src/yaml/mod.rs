@@ -1,6 +1,7 @@
 //! YAML (and JSON) loading with PyYAML's YAML 1.1 semantics, as Ansible reads its files.
 
 mod error;
+mod json;
 mod loader;
 mod resolve;
 mod value;
@@ -9,7 +10,6 @@ pub use error::YamlError;
 pub use loader::{Loaded, Node, NodeKind, Warning, load_str};
 pub use value::{Map, Value, python_float_repr};
 
-use crate::diag::Span;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,48 +25,13 @@ pub fn load_file(path: &Path) -> Result<Loaded, YamlError> {
 
 /// Loads text as JSON when it is JSON, otherwise as one YAML document.
 pub fn load_text(text: &str, name: &Arc<str>) -> Result<Loaded, YamlError> {
-    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+    if let Some(node) = json::parse(text, name) {
         return Ok(Loaded {
-            node: Some(from_json(json, &Span::file(name))),
+            node: Some(node),
             warnings: Vec::new(),
         });
     }
     load_str(text, name)
-}
-
-fn from_json(json: serde_json::Value, span: &Span) -> Node {
-    let kind = match json {
-        serde_json::Value::Null => NodeKind::Scalar(Value::Null),
-        serde_json::Value::Bool(b) => NodeKind::Scalar(Value::Bool(b)),
-        serde_json::Value::Number(n) => NodeKind::Scalar(if let Some(i) = n.as_i64() {
-            Value::Int(i as i128)
-        } else if let Some(u) = n.as_u64() {
-            Value::Int(u as i128)
-        } else {
-            Value::Float(n.as_f64().unwrap_or(f64::NAN))
-        }),
-        serde_json::Value::String(s) => NodeKind::Scalar(Value::Str(s)),
-        serde_json::Value::Array(items) => {
-            NodeKind::Seq(items.into_iter().map(|v| from_json(v, span)).collect())
-        }
-        serde_json::Value::Object(map) => NodeKind::Map(
-            map.into_iter()
-                .map(|(k, v)| {
-                    (
-                        Node {
-                            span: span.clone(),
-                            kind: NodeKind::Scalar(Value::Str(k)),
-                        },
-                        from_json(v, span),
-                    )
-                })
-                .collect(),
-        ),
-    };
-    Node {
-        span: span.clone(),
-        kind,
-    }
 }
 
 /// Python's `repr()` of a value, as Ansible's messages and `--graph --vars` print values.

@@ -10,8 +10,9 @@ use std::hash::{Hash, Hasher};
 /// An ordered mapping, as Python 3.7+ dicts are.
 pub type Map = IndexMap<Value, Value>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum Value {
+    #[default]
     Null,
     Bool(bool),
     Int(i128),
@@ -90,11 +91,8 @@ impl Value {
         match self {
             Value::Str(s) => Value::Unsafe(s),
             Value::Seq(items) => Value::Seq(items.into_iter().map(Value::into_unsafe).collect()),
-            Value::Map(m) => Value::Map(
-                m.into_iter()
-                    .map(|(k, v)| (k.into_unsafe(), v.into_unsafe()))
-                    .collect(),
-            ),
+            // Keys stay as they are: Ansible only untrusts values.
+            Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, v.into_unsafe())).collect()),
             other => other,
         }
     }
