@@ -112,7 +112,8 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
             best = Some((d, c));
         }
     }
-    best.filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1)).map(|(_, c)| c)
+    best.filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .map(|(_, c)| c)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {

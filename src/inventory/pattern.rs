@@ -131,7 +131,9 @@ impl Inventory {
                 Some(h) => Ok(h),
                 // Ansible reports this and goes on with no hosts for the pattern.
                 None => {
-                    self.warn(format!("No hosts matched the subscripted pattern '{pattern}'"));
+                    self.warn(format!(
+                        "No hosts matched the subscripted pattern '{pattern}'"
+                    ));
                     Ok(Vec::new())
                 }
             },

@@ -66,7 +66,12 @@ impl P<'_> {
             return None;
         }
         let span = self.span();
-        let scalar = |v: Value| Some(Node { span: span.clone(), kind: NodeKind::Scalar(v) });
+        let scalar = |v: Value| {
+            Some(Node {
+                span: span.clone(),
+                kind: NodeKind::Scalar(v),
+            })
+        };
         match *self.s.get(self.i)? {
             b'{' => self.object(span, depth),
             b'[' => {
@@ -74,14 +79,20 @@ impl P<'_> {
                 let mut items = Vec::new();
                 self.ws();
                 if self.eat("]") {
-                    return Some(Node { span, kind: NodeKind::Seq(items) });
+                    return Some(Node {
+                        span,
+                        kind: NodeKind::Seq(items),
+                    });
                 }
                 loop {
                     self.ws();
                     items.push(self.value(depth + 1)?);
                     self.ws();
                     if self.eat("]") {
-                        return Some(Node { span, kind: NodeKind::Seq(items) });
+                        return Some(Node {
+                            span,
+                            kind: NodeKind::Seq(items),
+                        });
                     }
                     if !self.eat(",") {
                         return None;
@@ -121,9 +132,15 @@ impl P<'_> {
                 }
                 self.ws();
                 let value = self.value(depth + 1)?;
-                let knode = Node { span: kspan, kind: NodeKind::Scalar(Value::Str(key.clone())) };
+                let knode = Node {
+                    span: kspan,
+                    kind: NodeKind::Scalar(Value::Str(key.clone())),
+                };
                 // A repeated key keeps its first position and takes the last value, as a dict.
-                match entries.iter_mut().find(|(k, _)| k.as_str() == Some(key.as_str())) {
+                match entries
+                    .iter_mut()
+                    .find(|(k, _)| k.as_str() == Some(key.as_str()))
+                {
                     Some(e) => e.1 = value,
                     None => entries.push((knode, value)),
                 }
@@ -138,15 +155,25 @@ impl P<'_> {
         }
         if let [(k, v)] = entries.as_slice() {
             let marker = match (k.as_str(), &v.kind) {
-                (Some("__ansible_unsafe"), NodeKind::Scalar(Value::Str(s))) => Some(Value::Unsafe(s.clone())),
-                (Some("__ansible_vault"), NodeKind::Scalar(Value::Str(s))) => Some(Value::Vault(s.clone())),
+                (Some("__ansible_unsafe"), NodeKind::Scalar(Value::Str(s))) => {
+                    Some(Value::Unsafe(s.clone()))
+                }
+                (Some("__ansible_vault"), NodeKind::Scalar(Value::Str(s))) => {
+                    Some(Value::Vault(s.clone()))
+                }
                 _ => None,
             };
             if let Some(m) = marker {
-                return Some(Node { span, kind: NodeKind::Scalar(m) });
+                return Some(Node {
+                    span,
+                    kind: NodeKind::Scalar(m),
+                });
             }
         }
-        Some(Node { span, kind: NodeKind::Map(entries) })
+        Some(Node {
+            span,
+            kind: NodeKind::Map(entries),
+        })
     }
 
     fn string(&mut self) -> Option<String> {
@@ -173,7 +200,9 @@ impl P<'_> {
                         b't' => out.push('\t'),
                         b'u' => {
                             let hi = self.hex4()?;
-                            let code = if (0xD800..0xDC00).contains(&hi) && self.s[self.i..].starts_with(b"\\u") {
+                            let code = if (0xD800..0xDC00).contains(&hi)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
                                 let save = self.i;
                                 self.i += 2;
                                 let lo = self.hex4()?;
@@ -222,7 +251,9 @@ impl P<'_> {
             _ => return None,
         }
         let mut float = false;
-        if self.s.get(self.i) == Some(&b'.') && self.s.get(self.i + 1).is_some_and(u8::is_ascii_digit) {
+        if self.s.get(self.i) == Some(&b'.')
+            && self.s.get(self.i + 1).is_some_and(u8::is_ascii_digit)
+        {
             float = true;
             self.i += 1;
             while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {

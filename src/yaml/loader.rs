@@ -71,7 +71,12 @@ impl Node {
             NodeKind::Seq(items) => {
                 NodeKind::Seq(items.into_iter().map(Node::into_unsafe).collect())
             }
-            NodeKind::Map(entries) => NodeKind::Map(entries.into_iter().map(|(k, v)| (k, v.into_unsafe())).collect()),
+            NodeKind::Map(entries) => NodeKind::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_unsafe()))
+                    .collect(),
+            ),
         };
         Node {
             span: self.span,
@@ -116,7 +121,10 @@ fn check_printable(text: &str, file: &Arc<str>) -> Result<(), YamlError> {
         if !ok {
             return Err(YamlError::Syntax {
                 span: Span::new(file, line, col),
-                message: format!("unacceptable character #x{:04x}: control characters are not allowed", c as u32),
+                message: format!(
+                    "unacceptable character #x{:04x}: control characters are not allowed",
+                    c as u32
+                ),
             });
         }
         if c == '\n' {
@@ -263,7 +271,9 @@ impl<'a> Builder<'a> {
             if let Some(first) = self.anchor_names.get(&name) {
                 return Err(YamlError::Syntax {
                     span: node.span.clone(),
-                    message: format!("found duplicate anchor `{name}`; first occurrence at {first}"),
+                    message: format!(
+                        "found duplicate anchor `{name}`; first occurrence at {first}"
+                    ),
                 });
             }
             self.anchor_names.insert(name, node.span.clone());
@@ -278,7 +288,9 @@ impl<'a> Builder<'a> {
         let rest: String = self.text.chars().skip(at).take(1024).collect();
         let mut props = rest.split_whitespace().take(2);
         props.find_map(|p| p.strip_prefix('&')).map(|n| {
-            n.chars().take_while(|c| !matches!(c, ',' | '[' | ']' | '{' | '}')).collect()
+            n.chars()
+                .take_while(|c| !matches!(c, ',' | '[' | ']' | '{' | '}'))
+                .collect()
         })
     }
 
@@ -355,7 +367,11 @@ impl<'a> Builder<'a> {
             let is_merge = matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<")
                 || matches!(&ev, Event::Scalar(_, _, _, Some(tag)) if full_tag(tag) == format!("{CORE}merge"));
             // The merge key `<<` is not data: it only says where the value goes.
-            let key = if is_merge { None } else { Some(self.node(ev, s)?) };
+            let key = if is_merge {
+                None
+            } else {
+                Some(self.node(ev, s)?)
+            };
             let (ev, s) = self.next()?;
             let value = self.node(ev, s)?;
             match key {
