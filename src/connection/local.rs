@@ -1,0 +1,62 @@
+//! The `local` connection: commands run on the controller through `/bin/sh -c`.
+
+use super::{BECOME_PROMPT, ConnError, Connection, Output, RemoteCommand};
+use async_trait::async_trait;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, Default)]
+pub struct Local;
+
+#[async_trait]
+impl Connection for Local {
+    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError> {
+        let text = cmd.shell_text()?;
+        let mut input = Vec::new();
+        if let Some(pw) = cmd.become_.as_ref().and_then(|b| b.password.as_ref()) {
+            input.extend_from_slice(pw.as_bytes());
+            input.push(b'\n');
+        }
+        if let Some(data) = stdin {
+            input.extend(data);
+        }
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&text)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        if let Some(mut pipe) = child.stdin.take() {
+            // A command that exits without reading its input is not an error.
+            let _ = pipe.write_all(&input).await;
+            drop(pipe);
+        }
+        let wait = child.wait_with_output();
+        let out = match cmd.timeout {
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| ConnError::Timeout(t))??,
+            None => wait.await?,
+        };
+        let mut stderr = out.stderr;
+        // sudo prints its prompt on stderr; it is not the command's output.
+        if let Some(pos) = find(&stderr, BECOME_PROMPT.as_bytes()) {
+            stderr.drain(pos..pos + BECOME_PROMPT.len());
+        }
+        Ok(Output {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr,
+        })
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

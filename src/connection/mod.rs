@@ -1,0 +1,188 @@
+//! Connections to hosts. A connection runs shell text on its host; everything else (file
+//! transfer, become) is built on that, so the `local` and `ssh` connections differ only in how
+//! they carry one command.
+
+mod local;
+pub mod quote;
+
+pub use local::Local;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Privilege escalation for one command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Become {
+    pub method: String,
+    pub user: String,
+    pub password: Option<String>,
+    pub flags: Option<String>,
+}
+
+/// One command for a host: a POSIX sh script, and how to run it.
+#[derive(Debug, Clone)]
+pub struct RemoteCommand {
+    pub script: String,
+    pub become_: Option<Become>,
+    pub timeout: Option<Duration>,
+}
+
+impl RemoteCommand {
+    pub fn new(script: impl Into<String>) -> RemoteCommand {
+        RemoteCommand {
+            script: script.into(),
+            become_: None,
+            timeout: None,
+        }
+    }
+
+    pub fn with_become(mut self, b: Option<Become>) -> RemoteCommand {
+        self.become_ = b;
+        self
+    }
+
+    /// The full text handed to the host's shell: the script, wrapped for become when asked.
+    /// The become password is never part of the text; it goes to stdin.
+    pub fn shell_text(&self) -> Result<String, ConnError> {
+        let Some(b) = &self.become_ else {
+            return Ok(self.script.clone());
+        };
+        let inner = quote::quote(&self.script);
+        let user = quote::quote(&b.user);
+        let flags = b.flags.clone().unwrap_or_default();
+        match b.method.as_str() {
+            "sudo" => {
+                let auth = if b.password.is_some() {
+                    format!("-S -p {}", quote::quote(BECOME_PROMPT))
+                } else {
+                    "-n".to_string()
+                };
+                Ok(format!(
+                    "sudo -H {auth} {flags} -u {user} -- /bin/sh -c {inner}"
+                ))
+            }
+            "su" => Ok(format!(
+                "su {flags} {user} -c {}",
+                quote::quote(&format!("/bin/sh -c {inner}"))
+            )),
+            other => Err(ConnError::Unsupported(format!(
+                "become method `{other}` is not supported"
+            ))),
+        }
+    }
+}
+
+/// The prompt sudo is told to print, so kiln can tell a password request from output.
+pub const BECOME_PROMPT: &str = "[kiln-become-password]";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("failed to run the command: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the command timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("host unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// A live link to one host.
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// Runs one command, feeding `stdin` when given.
+    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError>;
+
+    /// Whether the host is the controller itself (affects nothing but messages today).
+    fn is_local(&self) -> bool {
+        false
+    }
+}
+
+/// How a file is written by `put`.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// A command run on the new file before it replaces the old; `%s` is the temp file.
+    pub validate: Option<String>,
+    /// Commands run on the temp file before the move (`chmod 0644 "$t"`...): `"$t"` names it.
+    pub on_temp: Vec<String>,
+    /// Keep a timestamped copy of the old file, as Ansible's `backup: true`.
+    pub backup: bool,
+}
+
+/// Printed by `put` when a backup was made, followed by its path.
+pub const BACKUP_MARKER: &str = "__kiln_backup__";
+/// Printed by `put` when `validate` refused the new content.
+pub const VALIDATE_MARKER: &str = "__kiln_validate_failed__";
+
+/// Writes `content` to `dest` atomically: into a temp file beside it, then `mv`. The content
+/// travels on stdin, never in the command text; an existing file's mode and owner are kept
+/// unless `opts` changes them.
+pub async fn put(
+    conn: &dyn Connection,
+    content: Vec<u8>,
+    dest: &str,
+    opts: &PutOptions,
+    become_: Option<Become>,
+) -> Result<Output, ConnError> {
+    conn.exec(
+        &RemoteCommand::new(put_script(dest, opts)).with_become(become_),
+        Some(content),
+    )
+    .await
+}
+
+fn put_script(dest: &str, opts: &PutOptions) -> String {
+    let q = quote::quote(dest);
+    let mut s = format!(
+        "set -e; d=$(dirname {q}); t=$(mktemp \"$d/.kiln.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; \
+         if [ -e {q} ]; then chmod \"$(stat -c %a {q})\" \"$t\"; chown \"$(stat -c %u:%g {q})\" \"$t\" 2>/dev/null || true; \
+         else chmod \"$(printf '%o' $((0666 & ~$(umask))))\" \"$t\"; fi; "
+    );
+    if let Some(v) = &opts.validate {
+        let cmd = v.replace("%s", "\"$t\"");
+        s.push_str(&format!(
+            "if ! ( {cmd} ) >&2; then echo {VALIDATE_MARKER}; exit 1; fi; "
+        ));
+    }
+    for c in &opts.on_temp {
+        s.push_str(c);
+        s.push_str("; ");
+    }
+    if opts.backup {
+        s.push_str(&format!(
+            "if [ -e {q} ]; then b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S~); cp -p {q} \"$b\"; echo {BACKUP_MARKER}\"$b\"; fi; "
+        ));
+    }
+    s.push_str(&format!("mv -f \"$t\" {q}; trap - EXIT"));
+    s
+}
+
+/// Reads a remote file whole.
+pub async fn get(
+    conn: &dyn Connection,
+    src: &str,
+    become_: Option<Become>,
+) -> Result<Output, ConnError> {
+    let script = format!("cat {}", quote::quote(src));
+    conn.exec(&RemoteCommand::new(script).with_become(become_), None)
+        .await
+}

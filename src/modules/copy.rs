@@ -1,0 +1,362 @@
+//! `copy`: put content (inline or from a controller file found in `files/`) at a path on the
+//! host. The transfer is skipped when the host's file already has the same checksum; writes
+//! are atomic (temp file beside the destination, then `mv`).
+
+use super::fileattrs::{
+    PathKind, PathState, attr_changes, mode_str, parse_stat, resolve_mode, stat_script,
+};
+use super::spec::{ArgSpec, Kind, Opt};
+use super::{Args, Diff, Module, TaskCx, TaskResult};
+use crate::connection::{BACKUP_MARKER, PutOptions, VALIDATE_MARKER, quote};
+use crate::try_conn;
+use crate::yaml::Value;
+use async_trait::async_trait;
+use sha1::{Digest, Sha1};
+use std::path::{Path, PathBuf};
+
+pub struct Copy;
+
+/// Options every file-writing module shares (`copy`, `template`).
+pub const FILE_COMMON: [Opt; 7] = [
+    Opt::new("dest", Kind::Path).required(),
+    Opt::new("mode", Kind::Mode),
+    Opt::new("owner", Kind::Str),
+    Opt::new("group", Kind::Str),
+    Opt::new("backup", Kind::Bool).default("false"),
+    Opt::new("force", Kind::Bool)
+        .default("true")
+        .aliases(&["thirsty"]),
+    Opt::new("validate", Kind::Str),
+];
+
+static SPEC: ArgSpec = ArgSpec {
+    options: &[
+        FILE_COMMON[0],
+        FILE_COMMON[1],
+        FILE_COMMON[2],
+        FILE_COMMON[3],
+        FILE_COMMON[4],
+        FILE_COMMON[5],
+        FILE_COMMON[6],
+        Opt::new("src", Kind::Path),
+        Opt::new("content", Kind::Raw),
+        Opt::new("remote_src", Kind::Bool).default("false"),
+        Opt::new("directory_mode", Kind::Mode),
+        Opt::new("follow", Kind::Bool).default("false"),
+        Opt::new("local_follow", Kind::Bool).default("true"),
+        Opt::new("decrypt", Kind::Bool).default("true"),
+        Opt::new("unsafe_writes", Kind::Bool).default("false"),
+        Opt::new("checksum", Kind::Str),
+    ],
+    mutually_exclusive: &[&["content", "src"]],
+    required_one_of: &[&["content", "src"]],
+    free_form: false,
+    open: false,
+};
+
+#[async_trait]
+impl Module for Copy {
+    fn name(&self) -> &'static str {
+        "copy"
+    }
+    fn spec(&self) -> &'static ArgSpec {
+        &SPEC
+    }
+    async fn run(&self, cx: &TaskCx<'_>, args: Args) -> TaskResult {
+        let dest = args.str("dest").unwrap_or_default();
+        if args.bool("remote_src") {
+            return TaskResult::failed("`remote_src: true` is not supported by kiln yet");
+        }
+        if let Some(content) = args.get("content") {
+            let bytes = match content {
+                Value::Str(s) | Value::Unsafe(s) => s.clone().into_bytes(),
+                // Ansible writes non-string content as JSON.
+                other => crate::output::json::to_string(other, None).into_bytes(),
+            };
+            return write_content(cx, &args, bytes, &dest, None).await;
+        }
+        let src = args.str("src").unwrap_or_default();
+        let Some(path) = cx.search.find("files", &src) else {
+            return TaskResult::failed(format!(
+                "could not find or access `{src}` in files/ or the playbook directory"
+            ));
+        };
+        if path.is_dir() {
+            return copy_dir(cx, &args, &path, &src, &dest).await;
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                return TaskResult::failed(format!("could not read `{}`: {e}", path.display()));
+            }
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let mut r = write_content(cx, &args, bytes, &dest, name.as_deref()).await;
+        r.data
+            .insert(Value::str("src"), Value::str(path.display().to_string()));
+        r
+    }
+}
+
+/// Copies a controller directory: with a trailing `/` its contents, otherwise the directory
+/// itself, into `dest`.
+async fn copy_dir(cx: &TaskCx<'_>, args: &Args, dir: &Path, src: &str, dest: &str) -> TaskResult {
+    let base = if src.ends_with('/') {
+        PathBuf::from(dest)
+    } else {
+        Path::new(dest).join(dir.file_name().unwrap_or_default())
+    };
+    let mut files = Vec::new();
+    walk(dir, Path::new(""), &mut files);
+    let mut changed = false;
+    for rel in files {
+        let target = base.join(&rel);
+        let parent = target
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if !cx.check_mode {
+            let dmode = args
+                .get("directory_mode")
+                .and_then(|m| resolve_mode(m, 0o755, true).ok());
+            let mkdir = match dmode {
+                Some(m) => format!("mkdir -p -m {m:04o} {}", quote::quote(&parent)),
+                None => format!("mkdir -p {}", quote::quote(&parent)),
+            };
+            try_conn!(cx.sh(mkdir).await);
+        }
+        let bytes = match std::fs::read(dir.join(&rel)) {
+            Ok(b) => b,
+            Err(e) => {
+                return TaskResult::failed(format!(
+                    "could not read `{}`: {e}",
+                    dir.join(&rel).display()
+                ));
+            }
+        };
+        let r = write_content(cx, args, bytes, &target.display().to_string(), None).await;
+        if r.failed || r.unreachable {
+            return r;
+        }
+        changed |= r.changed;
+    }
+    TaskResult::changed(changed).with("dest", Value::str(dest.to_string()))
+}
+
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+        return;
+    };
+    let mut names: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        let r = rel.join(&n);
+        if root.join(&r).is_dir() {
+            walk(root, &r, out);
+        } else {
+            out.push(r);
+        }
+    }
+}
+
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    let digest = Sha1::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The shared write path of `copy` and `template`: compare, then write atomically with the
+/// requested attributes, honouring force, backup, validate, check and diff mode.
+pub async fn write_content(
+    cx: &TaskCx<'_>,
+    args: &Args,
+    content: Vec<u8>,
+    dest: &str,
+    src_name: Option<&str>,
+) -> TaskResult {
+    let qd = quote::quote(dest);
+    // One round trip: is dest a directory, the state of the real target, and its checksum.
+    let target_expr = match src_name {
+        Some(name) => format!(
+            "if [ -d {qd} ]; then p={qd}/{}; else p={qd}; fi",
+            quote::quote(name)
+        ),
+        None => format!("p={qd}"),
+    };
+    let query = format!(
+        "{target_expr}; echo \"$p\"; {}; if [ -f \"$p\" ]; then sha1sum \"$p\" | cut -c1-40; else echo; fi; \
+         [ -d \"$(dirname \"$p\")\" ] && echo parent || echo noparent",
+        stat_script("$p").replace("'$p'", "\"$p\"")
+    );
+    let out = try_conn!(cx.sh(query).await);
+    let text = out.stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    let target = lines.first().copied().unwrap_or(dest).to_string();
+    let state = parse_stat(&format!(
+        "{}\n{}",
+        lines.get(1).unwrap_or(&"absent"),
+        lines.get(2).unwrap_or(&"")
+    ));
+    let remote_sum = lines.get(3).copied().unwrap_or("").trim().to_string();
+    let has_parent = lines.get(4).copied() == Some("parent");
+    if state.kind == PathKind::Directory {
+        return TaskResult::failed(format!(
+            "`{target}` is a directory; give a file path or a source file name"
+        ));
+    }
+    // In check mode Ansible's copy and template actions report a change for any content
+    // that differs without asking the module, so a directory an earlier task would have
+    // created is not an error there.
+    if !has_parent && !cx.check_mode {
+        return TaskResult::failed(format!(
+            "Destination directory {} does not exist",
+            parent_of(&target)
+        ));
+    }
+    let local_sum = sha1_hex(&content);
+    let exists = state.kind != PathKind::Absent;
+    // A missing file is always written; an existing one only when it differs and `force`.
+    let content_changes = !exists || (remote_sum != local_sum && args.bool("force"));
+    let owner = args.str("owner");
+    let group = args.str("group");
+    let mode = args.get("mode").filter(|m| m.as_str() != Some("preserve"));
+    let mut result = TaskResult::changed(false);
+    let final_mode;
+    if content_changes {
+        let base_mode = if exists { state.mode } else { 0o644 };
+        let mut on_temp = Vec::new();
+        if let Some(m) = mode {
+            match resolve_mode(m, base_mode, false) {
+                Ok(mv) => {
+                    on_temp.push(format!("chmod {mv:04o} \"$t\""));
+                    final_mode = mv;
+                }
+                Err(e) => return TaskResult::failed(e),
+            }
+        } else {
+            final_mode = base_mode;
+        }
+        if let Some(o) = &owner {
+            on_temp.push(format!("chown {} \"$t\"", quote::quote(o)));
+        }
+        if let Some(g) = &group {
+            on_temp.push(format!("chgrp {} \"$t\"", quote::quote(g)));
+        }
+        if cx.diff_mode {
+            let before = if exists && state.size < 1_048_576 {
+                try_conn!(cx.sh(format!("cat {}", quote::quote(&target))).await).stdout_text()
+            } else {
+                String::new()
+            };
+            result.diff.push(Diff {
+                before_header: target.clone(),
+                after_header: src_name
+                    .map_or_else(|| "dynamically generated".to_string(), str::to_string),
+                before,
+                after: String::from_utf8_lossy(&content).into_owned(),
+            });
+        }
+        if !cx.check_mode {
+            let opts = PutOptions {
+                validate: args.str("validate"),
+                on_temp,
+                backup: args.bool("backup"),
+            };
+            let out = try_conn!(cx.put(content.clone(), &target, &opts).await);
+            let stdout = out.stdout_text();
+            if stdout.contains(VALIDATE_MARKER) {
+                return TaskResult::failed(format!(
+                    "failed to validate: {}",
+                    out.stderr_text().trim()
+                ))
+                .with("exit_status", Value::Int(out.rc as i128));
+            }
+            if out.rc != 0 {
+                return TaskResult::failed(format!(
+                    "could not write `{target}`: {}",
+                    out.stderr_text().trim()
+                ));
+            }
+            if let Some(b) = stdout.lines().find_map(|l| l.strip_prefix(BACKUP_MARKER)) {
+                result
+                    .data
+                    .insert(Value::str("backup_file"), Value::str(b.to_string()));
+            }
+        }
+        result.changed = true;
+    } else {
+        let (cmds, _) = match attr_changes(
+            &target,
+            &state,
+            mode,
+            owner.as_deref(),
+            group.as_deref(),
+            true,
+        ) {
+            Ok(c) => c,
+            Err(e) => return TaskResult::failed(e),
+        };
+        final_mode = match mode {
+            Some(m) => resolve_mode(m, state.mode, false).unwrap_or(state.mode),
+            None => state.mode,
+        };
+        if !cmds.is_empty() {
+            if !cx.check_mode {
+                let out = try_conn!(cx.sh(cmds.join(" && ")).await);
+                if out.rc != 0 {
+                    return TaskResult::failed(out.stderr_text().trim().to_string());
+                }
+            }
+            result.changed = true;
+        }
+    }
+    finish(
+        result,
+        &target,
+        &state,
+        &local_sum,
+        content.len(),
+        final_mode,
+        owner,
+        group,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    mut r: TaskResult,
+    target: &str,
+    state: &PathState,
+    sum: &str,
+    size: usize,
+    mode: u32,
+    owner: Option<String>,
+    group: Option<String>,
+) -> TaskResult {
+    r.data
+        .insert(Value::str("dest"), Value::str(target.to_string()));
+    r.data
+        .insert(Value::str("checksum"), Value::str(sum.to_string()));
+    r.data.insert(Value::str("size"), Value::Int(size as i128));
+    r.data
+        .insert(Value::str("mode"), Value::str(mode_str(mode)));
+    r.data.insert(Value::str("state"), Value::str("file"));
+    r.data.insert(
+        Value::str("owner"),
+        Value::str(owner.unwrap_or_else(|| state.owner.clone())),
+    );
+    r.data.insert(
+        Value::str("group"),
+        Value::str(group.unwrap_or_else(|| state.group.clone())),
+    );
+    r
+}
+
+fn parent_of(p: &str) -> String {
+    Path::new(p)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,269 @@
+//! Module argument specifications: names, aliases, types, defaults, choices, required and
+//! mutually exclusive options, checked before a module runs (and at load time when the
+//! arguments are literal), converting values the way Ansible's argument validation does.
+
+use crate::yaml::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Any string; numbers and booleans are converted as Ansible does.
+    Str,
+    /// A path (a string).
+    Path,
+    Bool,
+    Int,
+    /// A list; a comma-separated string becomes a list.
+    List,
+    Dict,
+    /// A file mode: an octal string (`"0644"`), an int (`0644` read by YAML as 420) or
+    /// symbolic (`u+rwx,g-w`); kept as given and interpreted by the module.
+    Mode,
+    /// Anything, untouched.
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    pub required: bool,
+    pub default: Option<&'static str>,
+    pub choices: &'static [&'static str],
+}
+
+impl Opt {
+    pub const fn new(name: &'static str, kind: Kind) -> Opt {
+        Opt {
+            name,
+            aliases: &[],
+            kind,
+            required: false,
+            default: None,
+            choices: &[],
+        }
+    }
+
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Opt {
+        self.aliases = aliases;
+        self
+    }
+
+    pub const fn required(mut self) -> Opt {
+        self.required = true;
+        self
+    }
+
+    pub const fn default(mut self, d: &'static str) -> Opt {
+        self.default = Some(d);
+        self
+    }
+
+    pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
+        self.choices = c;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ArgSpec {
+    pub options: &'static [Opt],
+    pub mutually_exclusive: &'static [&'static [&'static str]],
+    pub required_one_of: &'static [&'static [&'static str]],
+    /// Whether a free-form string (`command: ls -l`) is accepted, stored as `_raw_params`.
+    pub free_form: bool,
+    /// Whether options not in the list are accepted (action plugins like `set_fact`).
+    pub open: bool,
+}
+
+impl ArgSpec {
+    pub const fn new(options: &'static [Opt]) -> ArgSpec {
+        ArgSpec {
+            options,
+            mutually_exclusive: &[],
+            required_one_of: &[],
+            free_form: false,
+            open: false,
+        }
+    }
+}
+
+/// Validated arguments: canonical names to converted values.
+#[derive(Debug, Clone, Default)]
+pub struct Args(pub Map);
+
+impl Args {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(&Value::str(name)).filter(|v| !v.is_null())
+    }
+
+    pub fn str(&self, name: &str) -> Option<String> {
+        self.get(name).map(crate::yaml::python_str)
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(Value::Bool(true)))
+    }
+
+    pub fn list(&self, name: &str) -> Vec<Value> {
+        match self.get(name) {
+            Some(Value::Seq(items)) => items.clone(),
+            Some(v) => vec![v.clone()],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Ansible's boolean conversion for module arguments.
+pub fn to_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Int(1) => Some(true),
+        Value::Int(0) => Some(false),
+        Value::Float(f) if *f == 1.0 => Some(true),
+        Value::Float(f) if *f == 0.0 => Some(false),
+        Value::Str(s) | Value::Unsafe(s) => match s.to_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
+    let bad = |what: &str, v: &Value| {
+        format!(
+            "argument `{}` is of type {} and we were unable to convert to {what}",
+            opt.name,
+            v.type_name()
+        )
+    };
+    Ok(match opt.kind {
+        Kind::Raw | Kind::Mode => v,
+        Kind::Str | Kind::Path => match v {
+            Value::Str(_) | Value::Unsafe(_) => v,
+            Value::Seq(_) | Value::Map(_) => return Err(bad("str", &v)),
+            other => Value::Str(crate::yaml::python_str(&other)),
+        },
+        Kind::Bool => Value::Bool(to_bool(&v).ok_or_else(|| bad("bool", &v))?),
+        Kind::Int => match &v {
+            Value::Int(_) => v,
+            Value::Float(f) if f.fract() == 0.0 => Value::Int(*f as i128),
+            Value::Str(s) => Value::Int(s.trim().parse::<i128>().map_err(|_| bad("int", &v))?),
+            _ => return Err(bad("int", &v)),
+        },
+        Kind::List => match v {
+            Value::Seq(_) => v,
+            Value::Str(s) | Value::Unsafe(s) => Value::Seq(
+                s.split(',')
+                    .map(|p| Value::str(p.trim().to_string()))
+                    .filter(|p| p.as_str() != Some(""))
+                    .collect(),
+            ),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                Value::Seq(vec![Value::Str(crate::yaml::python_str(&v))])
+            }
+            other => return Err(bad("list", &other)),
+        },
+        Kind::Dict => match v {
+            Value::Map(_) => v,
+            other => return Err(bad("dict", &other)),
+        },
+    })
+}
+
+impl ArgSpec {
+    /// Checks and converts `raw` against the spec. `module` names the module in messages.
+    pub fn validate(&self, module: &str, raw: &Map) -> Result<Args, String> {
+        let mut out = Map::new();
+        let mut unknown = Vec::new();
+        for (k, v) in raw {
+            let key = k.as_str().unwrap_or_default();
+            if key == "_raw_params" && self.free_form {
+                out.insert(Value::str("_raw_params"), v.clone());
+                continue;
+            }
+            let Some(opt) = self
+                .options
+                .iter()
+                .find(|o| o.name == key || o.aliases.contains(&key))
+            else {
+                if self.open {
+                    out.insert(k.clone(), v.clone());
+                } else {
+                    unknown.push(key.to_string());
+                }
+                continue;
+            };
+            if out.contains_key(&Value::str(opt.name)) {
+                return Err(format!(
+                    "`{key}` and another alias of `{}` are both set in {module}",
+                    opt.name
+                ));
+            }
+            let value = if v.is_null() {
+                Value::Null
+            } else {
+                convert(opt, v.clone())?
+            };
+            if !opt.choices.is_empty() && !value.is_null() {
+                let text = crate::yaml::python_str(&value);
+                if !opt.choices.contains(&text.as_str()) {
+                    return Err(format!(
+                        "value of `{}` must be one of: {}, got: {text}",
+                        opt.name,
+                        opt.choices.join(", ")
+                    ));
+                }
+            }
+            out.insert(Value::str(opt.name), value);
+        }
+        if !unknown.is_empty() {
+            let mut names: Vec<&str> = self
+                .options
+                .iter()
+                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+                .collect();
+            names.sort();
+            return Err(format!(
+                "unsupported parameters for ({module}) module: {}. Supported parameters include: {}",
+                unknown.join(", "),
+                names.join(", ")
+            ));
+        }
+        for group in self.mutually_exclusive {
+            let set: Vec<&str> = group.iter().copied().filter(|n| raw_has(&out, n)).collect();
+            if set.len() > 1 {
+                return Err(format!(
+                    "parameters are mutually exclusive: {}",
+                    group.join("|")
+                ));
+            }
+        }
+        for group in self.required_one_of {
+            if !group.iter().any(|n| raw_has(&out, n)) {
+                return Err(format!(
+                    "one of the following is required: {}",
+                    group.join(", ")
+                ));
+            }
+        }
+        for opt in self.options {
+            let key = Value::str(opt.name);
+            if out.get(&key).is_none_or(Value::is_null) {
+                if opt.required {
+                    return Err(format!("missing required arguments: {}", opt.name));
+                }
+                if let Some(d) = opt.default {
+                    out.insert(key, convert(opt, Value::str(d))?);
+                }
+            }
+        }
+        Ok(Args(out))
+    }
+}
+
+fn raw_has(m: &Map, name: &str) -> bool {
+    m.get(&Value::str(name)).is_some_and(|v| !v.is_null())
+}
