@@ -51,6 +51,39 @@ impl Span {
             .collect();
         format!("{pad} |\n{num} | {line}\n{pad} | {lead}^\n")
     }
+
+    /// The line with up to two lines before it and a caret under the column, in the layout
+    /// ansible-playbook uses for a failed task's origin. Empty when the file is unreadable.
+    pub fn context(&self) -> String {
+        if self.line == 0 {
+            return String::new();
+        }
+        let Ok(text) = std::fs::read_to_string(Path::new(&*self.file)) else {
+            return String::new();
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let last = self.line as usize;
+        if last > lines.len() {
+            return String::new();
+        }
+        let first = last.saturating_sub(2).max(1);
+        let width = last.to_string().len();
+        let mut out = String::new();
+        for n in first..=last {
+            out.push_str(&format!("{n:>width$} {}\n", lines[n - 1]));
+        }
+        let lead: String = lines[last - 1]
+            .chars()
+            .take(self.col.saturating_sub(1) as usize)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        out.push_str(&format!(
+            "{} {lead}^ column {}\n",
+            " ".repeat(width),
+            self.col
+        ));
+        out
+    }
 }
 
 impl fmt::Display for Span {

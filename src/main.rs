@@ -4,6 +4,8 @@ use kiln::cli::{Cli, Command, exit};
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Run(args) => kiln::cli::run::run(args),
+        Command::Validate(args) => kiln::cli::validate::run(args),
         Command::Inventory(args) => kiln::cli::inventory::run(args),
     };
     match result {
@@ -14,7 +16,9 @@ fn main() {
             std::process::exit(exit::OK);
         }
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
             std::process::exit(failure.code);
         }
     }

@@ -1,6 +1,8 @@
 //! Command-line definitions, one file per subcommand.
 
 pub mod inventory;
+pub mod run;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +16,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run playbooks (like `ansible-playbook`).
+    Run(run::RunArgs),
+    /// Load and check playbooks without connecting to any host.
+    Validate(validate::ValidateArgs),
     /// Show an inventory as Ansible reads it (like `ansible-inventory`).
     Inventory(inventory::InventoryArgs),
 }
@@ -22,6 +28,7 @@ pub enum Command {
 pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;
+    pub const PARSE: i32 = 4;
     pub const OPTIONS: i32 = 5;
 }
 

@@ -1,0 +1,334 @@
+//! `kiln run PLAYBOOK...`: ansible-playbook's command line.
+
+use super::{Failure, exit};
+use crate::executor::{Executor, RunOptions, TagFilter};
+use crate::inventory::{Loader, read_limit};
+use crate::output::human::Human;
+use crate::playbook::{Item, Playbook, kv::parse_kv, load_playbook};
+use crate::yaml::{Map, Value};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Playbook(s) to run, in order.
+    #[arg(required = true, value_name = "PLAYBOOK")]
+    pub playbooks: Vec<PathBuf>,
+    /// Inventory source (file, directory or `h1,h2,`); repeatable. Without it: only the
+    /// implicit `localhost` (local connection).
+    #[arg(short = 'i', long = "inventory", value_name = "SOURCE")]
+    pub inventory: Vec<String>,
+    /// Limit the run to hosts matching PATTERN (`@file` reads patterns from a file).
+    #[arg(short = 'l', long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Extra variables: `k=v ...`, a YAML/JSON mapping, or `@file`; repeatable; they win over all others.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Only run tasks with these tags (comma-separated; repeatable).
+    #[arg(short = 't', long, value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long, value_name = "TAGS")]
+    pub skip_tags: Vec<String>,
+    /// Change nothing; report what would change.
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show the changes made to files.
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// How many hosts run a task at once.
+    #[arg(short = 'f', long, default_value_t = 50)]
+    pub forks: usize,
+    /// Connect as this user.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub remote_user: Option<String>,
+    /// Run tasks with privilege escalation (become).
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    #[arg(long, value_name = "USER")]
+    pub become_user: Option<String>,
+    #[arg(long, value_name = "METHOD")]
+    pub become_method: Option<String>,
+    /// Ask for the become password (needs a terminal).
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Connection type to use (`local`; `ssh` comes with the SSH transport).
+    #[arg(short = 'c', long, value_name = "CONNECTION")]
+    pub connection: Option<String>,
+    /// List the hosts each play would run on, and stop.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tasks each play would run, and stop.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List the tags in the playbook, and stop.
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Load and check the playbook, and stop.
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// Start at the task with this name.
+    #[arg(long, value_name = "NAME")]
+    pub start_at_task: Option<String>,
+    /// Run handlers even for hosts that failed.
+    #[arg(long)]
+    pub force_handlers: bool,
+    /// More output (-v results, -vv ... more detail).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Parses `-e` values as Ansible does: `@file`, a YAML/JSON document, or `k=v` words.
+pub fn extra_vars(specs: &[String]) -> Result<Map, Failure> {
+    let mut out = Map::new();
+    for spec in specs {
+        let value = if let Some(file) = spec.strip_prefix('@') {
+            let loaded = crate::yaml::load_file(std::path::Path::new(file)).map_err(|e| {
+                Failure::new(
+                    exit::OPTIONS,
+                    e.located().map_or_else(|| e.to_string(), |l| l.to_string()),
+                )
+            })?;
+            loaded.node.map(|n| n.to_value()).unwrap_or(Value::Null)
+        } else if spec.trim_start().starts_with(['{', '[']) {
+            let name: std::sync::Arc<str> = std::sync::Arc::from("<extra vars>");
+            let loaded = crate::yaml::load_text(spec, &name).map_err(|e| {
+                Failure::new(exit::OPTIONS, format!("invalid extra vars `{spec}`: {e}"))
+            })?;
+            loaded.node.map(|n| n.to_value()).unwrap_or(Value::Null)
+        } else {
+            Value::Map(parse_kv(spec, false).map_err(|e| Failure::new(exit::OPTIONS, e))?)
+        };
+        match value {
+            Value::Map(m) => {
+                if m.contains_key(&Value::str("_raw_params")) {
+                    return Err(Failure::new(
+                        exit::OPTIONS,
+                        format!("invalid extra vars `{spec}`: expected `name=value` words"),
+                    ));
+                }
+                out.extend(m)
+            }
+            Value::Null => {}
+            _ => {
+                return Err(Failure::new(
+                    exit::OPTIONS,
+                    format!("extra vars `{spec}` must be a mapping"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn split_tags(v: &[String]) -> Vec<String> {
+    v.iter()
+        .flat_map(|t| t.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Playbook>, Failure> {
+    paths
+        .iter()
+        .map(|p| {
+            if !p.is_file() {
+                return Err(Failure::new(
+                    exit::OPTIONS,
+                    format!("the playbook `{}` could not be found", p.display()),
+                ));
+            }
+            load_playbook(p).map_err(|e| Failure::new(exit::PARSE, e.render()))
+        })
+        .collect()
+}
+
+pub fn run(args: &RunArgs) -> Result<String, Failure> {
+    // Everything is loaded and checked before any host is touched.
+    let playbooks = load_all(&args.playbooks)?;
+    if args.syntax_check {
+        return Ok(playbooks
+            .iter()
+            .map(|p| format!("\nplaybook: {}", p.path.display()))
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    let extra = extra_vars(&args.extra_vars)?;
+    let playbook_dir = playbooks.first().map(|p| p.dir.clone());
+    let mut loader = Loader::load(&args.inventory, playbook_dir.as_deref())
+        .map_err(|e| Failure::new(exit::ERROR, e.render()))?;
+    if args.inventory.is_empty() {
+        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+    }
+    for w in loader.take_warnings() {
+        eprintln!("[WARNING]: {w}");
+    }
+    let limit = args
+        .limit
+        .as_deref()
+        .map(read_limit)
+        .transpose()
+        .map_err(|e| Failure::new(exit::ERROR, e.render()))?;
+    if args.list_hosts || args.list_tasks || args.list_tags {
+        return listing(args, &playbooks, &mut loader, limit.as_deref(), &extra);
+    }
+    let become_password = if args.ask_become_pass {
+        Some(
+            rpassword::prompt_password("BECOME password: ").map_err(|e| {
+                Failure::new(
+                    exit::OPTIONS,
+                    format!("-K needs a terminal to ask for the become password: {e}"),
+                )
+            })?,
+        )
+    } else {
+        None
+    };
+    let opts = RunOptions {
+        check: args.check,
+        diff: args.diff,
+        forks: args.forks,
+        limit,
+        tags: TagFilter {
+            only: split_tags(&args.tags),
+            skip: split_tags(&args.skip_tags),
+        },
+        extra_vars: extra,
+        become_: args.become_,
+        become_user: args.become_user.clone(),
+        become_method: args.become_method.clone(),
+        become_password,
+        connection: args.connection.clone(),
+        remote_user: args.remote_user.clone(),
+        verbosity: args.verbose,
+        start_at_task: args.start_at_task.clone(),
+        force_handlers: args.force_handlers,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not start the runtime: {e}")))?;
+    let mut cb = Human::new(args.verbose, args.diff);
+    let mut code = exit::OK;
+    let mut stats_all = crate::executor::Stats::default();
+    for pb in &playbooks {
+        let exec = Executor::new(opts.clone(), &mut loader, &mut cb);
+        let stats = runtime.block_on(exec.run(pb));
+        for (h, s) in stats.hosts {
+            stats_all.hosts.insert(h, s);
+        }
+    }
+    let c = stats_all.exit_code();
+    if c != 0 {
+        code = c;
+    }
+    if code == exit::OK {
+        Ok(String::new())
+    } else {
+        Err(Failure::new(code, String::new()))
+    }
+}
+
+fn item_tasks(items: &[Item], out: &mut Vec<(String, Vec<String>)>, inherited: &[String]) {
+    for item in items {
+        match item {
+            Item::Task(t) => {
+                let mut tags = inherited.to_vec();
+                tags.extend(t.common.tags.iter().cloned());
+                out.push((t.display_name(), tags));
+            }
+            Item::Block(b) => {
+                let mut tags = inherited.to_vec();
+                tags.extend(b.common.tags.iter().cloned());
+                item_tasks(&b.block, out, &tags);
+                item_tasks(&b.rescue, out, &tags);
+                item_tasks(&b.always, out, &tags);
+            }
+        }
+    }
+}
+
+fn listing(
+    args: &RunArgs,
+    playbooks: &[Playbook],
+    loader: &mut Loader,
+    limit: Option<&[String]>,
+    extra: &Map,
+) -> Result<String, Failure> {
+    let templar = crate::template::Templar::new();
+    let mut out = Vec::new();
+    for pb in playbooks {
+        out.push(String::new());
+        out.push(format!("playbook: {}", pb.path.display()));
+        let mut all_tags: Vec<String> = Vec::new();
+        for (n, play) in pb.plays.iter().enumerate() {
+            let mut vars = play.common.vars.clone();
+            vars.extend(extra.clone());
+            let pattern = match templar.template(&play.hosts, &vars) {
+                Ok(Value::Seq(items)) => items
+                    .iter()
+                    .map(crate::yaml::python_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Ok(v) => crate::yaml::python_str(&v),
+                Err(e) => return Err(Failure::new(exit::ERROR, e.to_string())),
+            };
+            out.push(String::new());
+            out.push(format!(
+                "  play #{} ({}): {}\tTAGS: [{}]",
+                n + 1,
+                pattern,
+                play.name,
+                play.common.tags.join(", ")
+            ));
+            if args.list_hosts {
+                let hosts = loader
+                    .inventory
+                    .select(&pattern, limit)
+                    .map_err(|e| Failure::new(exit::ERROR, e.render()))?;
+                out.push(format!("    pattern: ['{pattern}']"));
+                out.push(format!("    hosts ({}):", hosts.len()));
+                for h in hosts {
+                    out.push(format!("      {}", loader.inventory.hosts[h].name));
+                }
+            }
+            let mut tasks = Vec::new();
+            for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+                item_tasks(section, &mut tasks, &play.common.tags);
+            }
+            if args.list_tasks {
+                // As ansible-playbook: only the tasks the tag selection would run, each with
+                // its inherited tags sorted.
+                let filter = TagFilter {
+                    only: split_tags(&args.tags),
+                    skip: split_tags(&args.skip_tags),
+                };
+                out.push("    tasks:".into());
+                for (name, tags) in tasks.iter().filter(|(_, tags)| filter.selects(tags)) {
+                    let mut shown = tags.clone();
+                    shown.sort();
+                    shown.dedup();
+                    out.push(format!("      {name}\tTAGS: [{}]", shown.join(", ")));
+                }
+            }
+            for (_, tags) in &tasks {
+                for t in tags {
+                    if !all_tags.contains(t) {
+                        all_tags.push(t.clone());
+                    }
+                }
+            }
+            if args.list_tags {
+                let mut play_tags: Vec<String> =
+                    tasks.iter().flat_map(|(_, t)| t.clone()).collect();
+                play_tags.sort();
+                play_tags.dedup();
+                out.push(format!("      TASK TAGS: [{}]", play_tags.join(", ")));
+            }
+        }
+    }
+    Ok(out.join("\n"))
+}

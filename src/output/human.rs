@@ -1,0 +1,191 @@
+//! The default report, laid out like ansible-playbook's: banners, one line per host result,
+//! `-v` for result details, diffs with `--diff`, and `PLAY RECAP`.
+
+use super::{Callback, HostEvent, diff, json};
+use crate::executor::Stats;
+use crate::yaml::{Map, Value};
+use std::io::Write;
+
+pub struct Human {
+    pub verbosity: u8,
+    pub diff: bool,
+    out: Box<dyn Write + Send>,
+    /// Error blocks already printed: as ansible-playbook, the same one is shown once.
+    errors_shown: std::collections::HashSet<String>,
+}
+
+impl Human {
+    pub fn new(verbosity: u8, diff: bool) -> Human {
+        Human {
+            verbosity,
+            diff,
+            out: Box::new(std::io::stdout()),
+            errors_shown: Default::default(),
+        }
+    }
+
+    fn line(&mut self, s: &str) {
+        // A closed stdout (a pager quit early) must not abort the run.
+        let _ = writeln!(self.out, "{s}");
+    }
+
+    /// What failed and where the task is written, before the failed host's line, as
+    /// ansible-core 2.19 prints it; kiln adds a hint where it has one.
+    fn error_block(&mut self, event: &HostEvent<'_>) {
+        let r = event.result;
+        let controller = crate::modules::lookup(event.action).is_some_and(|m| m.controller_only());
+        let kind = if controller { "Action" } else { "Module" };
+        let msg = r.msg.as_deref().unwrap_or("");
+        let mut block = format!("[ERROR]: Task failed: {kind} failed: {msg}");
+        let span = r.origin.as_ref().map(|(s, _)| s).or(event.span);
+        if let Some(span) = span {
+            // Absolute, as Ansible names the file of a task's origin.
+            let file = std::path::absolute(&*span.file)
+                .map_or_else(|_| span.file.to_string(), |p| p.display().to_string());
+            block.push_str(&format!(
+                "\nOrigin: {file}:{}:{}\n\n{}",
+                span.line,
+                span.col,
+                span.context()
+            ));
+        }
+        if let Some((_, hint)) = &r.origin {
+            block.push_str(&format!("hint: {hint}\n"));
+        }
+        if self.errors_shown.insert(block.clone()) {
+            self.line(&block);
+        }
+    }
+
+    fn banner(&mut self, title: &str) {
+        let stars = 80usize.saturating_sub(title.chars().count() + 1).max(3);
+        self.line("");
+        self.line(&format!("{title} {}", "*".repeat(stars)));
+    }
+}
+
+/// The result keys ansible-playbook leaves out when it prints a result.
+const HIDDEN: [&str; 4] = ["diff", "failed", "invocation", "warnings"];
+
+fn shown(event: &HostEvent<'_>) -> Value {
+    let mut v = match event.result.to_value() {
+        Value::Map(m) => m,
+        _ => Map::new(),
+    };
+    if event.no_log {
+        let mut m = Map::new();
+        m.insert(
+            Value::str("censored"),
+            Value::str("the output has been hidden due to the fact that 'no_log: true' was specified for this result"),
+        );
+        m.insert(Value::str("changed"), Value::Bool(event.result.changed));
+        return Value::Map(m);
+    }
+    for k in HIDDEN {
+        v.shift_remove(&Value::str(k));
+    }
+    // A debug result shows only what it prints, as ansible-playbook's callback does.
+    if event.action == "debug" {
+        v.shift_remove(&Value::str("changed"));
+    }
+    if let Some(item) = event.item {
+        v.insert(Value::str("item"), item.clone());
+    }
+    Value::Map(v)
+}
+
+impl Callback for Human {
+    fn on_play_start(&mut self, name: &str) {
+        self.banner(&format!("PLAY [{name}]"));
+    }
+
+    fn on_no_hosts(&mut self) {
+        self.line("skipping: no hosts matched");
+    }
+
+    fn on_task_start(&mut self, name: &str, handler: bool) {
+        let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
+        self.banner(&format!("{kind} [{name}]"));
+    }
+
+    fn on_host_result(&mut self, event: &HostEvent<'_>) {
+        let r = event.result;
+        // Warnings a module returns are printed, not shown in the result.
+        if let Some(Value::Seq(warnings)) = r.data.get(&Value::str("warnings")) {
+            for w in warnings {
+                self.on_warning(&crate::yaml::python_str(w));
+            }
+        }
+        if self.diff && !event.no_log {
+            for d in &r.diff {
+                let text = diff::unified(&d.before, &d.after, &d.before_header, &d.after_header);
+                if !text.is_empty() {
+                    let _ = write!(self.out, "{text}");
+                }
+            }
+        }
+        let item = event
+            .item
+            .map(|i| {
+                format!(
+                    " => (item={})",
+                    if event.no_log {
+                        "None".into()
+                    } else {
+                        crate::yaml::python_str(i)
+                    }
+                )
+            })
+            .unwrap_or_default();
+        let host = event.host;
+        // One line of JSON, as Ansible prints results, unless asked for more detail.
+        let indent = (r.verbose_always || self.verbosity > 2).then_some(4);
+        let details = || json::to_string(&shown(event), indent);
+        let line = if r.unreachable {
+            format!("fatal: [{host}]: UNREACHABLE! => {}", details())
+        } else if r.failed {
+            let head = if event.item.is_some() {
+                format!("failed: [{host}]{item}")
+            } else {
+                format!("fatal: [{host}]: FAILED!")
+            };
+            if !event.no_log {
+                self.error_block(event);
+            }
+            let mut l = format!("{head} => {}", details());
+            if event.ignored {
+                l.push_str("\n...ignoring");
+            }
+            l
+        } else if r.skipped {
+            format!("skipping: [{host}]{item}")
+        } else {
+            let status = if r.changed { "changed" } else { "ok" };
+            let extra = if self.verbosity > 0 || r.verbose_always {
+                format!(" => {}", details())
+            } else {
+                String::new()
+            };
+            format!("{status}: [{host}]{item}{extra}")
+        };
+        self.line(&line);
+    }
+
+    fn on_stats(&mut self, stats: &Stats) {
+        self.banner("PLAY RECAP");
+        // ansible-playbook lists the hosts sorted by name.
+        let mut hosts: Vec<_> = stats.hosts.iter().collect();
+        hosts.sort_by(|a, b| a.0.cmp(b.0));
+        for (host, s) in hosts {
+            self.line(&format!(
+                "{:<27}: ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4}",
+                host, s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
+            ));
+        }
+        self.line("");
+    }
+
+    fn on_warning(&mut self, msg: &str) {
+        eprintln!("[WARNING]: {msg}");
+    }
+}
