@@ -1,0 +1,111 @@
+//! `kiln run`'s options against `ansible-playbook`'s: tags, skip-tags, extra vars in all three
+//! forms, start-at-task, limit, the listing options, and failures. Both run the same
+//! playbooks on local hosts; their standard output must be the same text, apart from the
+//! order in which concurrent hosts report within one task (Ansible prints them as they
+//! finish) and the timings a command result carries. Exit codes must be equal.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+fn fixture() -> PathBuf {
+    fixtures().join("run")
+}
+
+/// Each case: playbook, then arguments (after `-i cli_inventory.ini`).
+const CASES: &[(&str, &[&str])] = &[
+    ("cli.yml", &[]),
+    ("cli.yml", &["-t", "web"]),
+    ("cli.yml", &["--tags", "db,web"]),
+    ("cli.yml", &["--skip-tags", "web,always"]),
+    ("cli.yml", &["-t", "debug"]),
+    ("cli.yml", &["-t", "second"]),
+    ("cli.yml", &["-t", "untagged"]),
+    ("cli.yml", &["-e", "extra=1"]),
+    ("cli.yml", &["-e", "@cli_vars.yml"]),
+    ("cli.yml", &["-e", "{\"extra\": [1, 2]}"]),
+    ("cli.yml", &["--start-at-task", "Untagged"]),
+    ("cli.yml", &["-l", "db"]),
+    ("cli.yml", &["--limit", "w*:!w2"]),
+    ("cli.yml", &["--list-hosts"]),
+    ("cli.yml", &["--list-hosts", "-l", "w1"]),
+    ("cli.yml", &["--list-tasks"]),
+    ("cli.yml", &["--list-tasks", "-t", "db"]),
+    ("cli.yml", &["--list-tasks", "--skip-tags", "always"]),
+    ("cli.yml", &["--list-tags"]),
+    ("cli.yml", &["--syntax-check"]),
+    ("failing.yml", &[]),
+];
+
+/// Groups each host's report (its status line and the indented result below it) and sorts
+/// the reports within a task; sorts `--list-hosts` lists (ansible-playbook prints a Python
+/// set there, in no fixed order); blanks out a command's timings.
+fn normalise(text: &str) -> String {
+    let time = regex::Regex::new(r#""(delta|start|end)": "[^"]*""#).expect("regex");
+    let text = time.replace_all(text, "\"$1\": \"-\"");
+    let status = regex::Regex::new(r"^(ok|changed|skipping|fatal|failed): \[").expect("regex");
+    let mut out: Vec<String> = Vec::new();
+    let mut block: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let listed_host =
+            line.starts_with("      ") && !line.trim().is_empty() && !line.contains('\t');
+        if status.is_match(line) || listed_host {
+            block.push(line.to_string());
+        } else if let (true, Some(last)) = (
+            line.starts_with("    ") || line.starts_with('}') || line == "...ignoring",
+            block.last_mut(),
+        ) {
+            last.push('\n');
+            last.push_str(line);
+        } else {
+            block.sort();
+            out.append(&mut block);
+            out.push(line.to_string());
+        }
+    }
+    block.sort();
+    out.append(&mut block);
+    out.join("\n")
+}
+
+#[test]
+fn options_behave_as_ansible_playbook() {
+    let python = oracle_python();
+    let results = parallel(CASES.to_vec(), |(playbook, args)| {
+        let ansible = std::process::Command::new(python.with_file_name("ansible-playbook"))
+            .current_dir(fixture())
+            .args(["-i", "cli_inventory.ini", playbook])
+            .args(args)
+            .env("ANSIBLE_PYTHON_INTERPRETER", &python)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env(
+                "ANSIBLE_HOME",
+                std::env::temp_dir().join("kiln-oracle-home"),
+            )
+            .output()
+            .expect("ansible-playbook");
+        let kiln = kiln()
+            .current_dir(fixture())
+            .args(["run", "-i", "cli_inventory.ini", playbook])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("kiln");
+        (playbook, args, ansible, kiln)
+    });
+    let mut failures = Vec::new();
+    for (playbook, args, ansible, kiln) in results {
+        let (want, got) = (normalise(&stdout(&ansible)), normalise(&stdout(&kiln)));
+        let codes = (ansible.status.code(), kiln.status.code());
+        if want != got || codes.0 != codes.1 {
+            failures.push(format!(
+                "{playbook} {args:?}: exit {:?} (ansible) vs {:?} (kiln)\n--- ansible-playbook\n{want}\n--- kiln\n{got}\n--- kiln stderr\n{}",
+                codes.0,
+                codes.1,
+                stderr(&kiln)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

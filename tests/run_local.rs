@@ -1,0 +1,230 @@
+//! The playbook-run acceptance: tests/fixtures/run/site.yml (every core module) on three
+//! hosts with the local connection. kiln and `ansible-playbook` must leave identical files
+//! and identical recaps; kiln's second run changes nothing; `-C` on a fresh tree changes
+//! nothing and predicts the first run's changes; `-D` shows the changes.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn fixture() -> PathBuf {
+    fixtures().join("run")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kiln-run-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("mkdir");
+    d
+}
+
+fn kiln_run(root: &Path, extra: &[&str]) -> Output {
+    kiln()
+        .arg("run")
+        .arg(fixture().join("site.yml"))
+        .arg("-i")
+        .arg(fixture().join("inventory.ini"))
+        .arg("-e")
+        .arg(format!("root={}", root.display()))
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run kiln")
+}
+
+fn ansible_run(root: &Path) -> Output {
+    let python = oracle_python();
+    std::process::Command::new(python.with_file_name("ansible-playbook"))
+        .arg(fixture().join("site.yml"))
+        .arg("-i")
+        .arg(fixture().join("inventory.ini"))
+        .arg("-e")
+        .arg(format!("root={}", root.display()))
+        .env("ANSIBLE_PYTHON_INTERPRETER", &python)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env(
+            "ANSIBLE_HOME",
+            std::env::temp_dir().join("kiln-oracle-home"),
+        )
+        .output()
+        .expect("run ansible-playbook")
+}
+
+/// Host → (ok, changed, unreachable, failed, skipped, rescued, ignored) from `PLAY RECAP`.
+fn recap(out: &Output) -> BTreeMap<String, Vec<u32>> {
+    let text = stdout(out);
+    let Some((_, tail)) = text.split_once("PLAY RECAP") else {
+        panic!("no PLAY RECAP in:\n{text}\n{}", stderr(out));
+    };
+    tail.lines()
+        .filter_map(|l| {
+            let (host, counts) = l.split_once(" : ")?;
+            let nums = counts
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('=').and_then(|(_, v)| v.parse().ok()))
+                .collect();
+            Some((host.trim().to_string(), nums))
+        })
+        .collect()
+}
+
+/// Every path below `root` with its type, mode and content (links: their target, with the
+/// root replaced so two trees compare).
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            let meta = std::fs::symlink_metadata(&p).expect("stat");
+            let desc = if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(&p)
+                    .expect("readlink")
+                    .display()
+                    .to_string();
+                format!("link -> {}", t.replace(&root.display().to_string(), "ROOT"))
+            } else if meta.is_dir() {
+                walk(root, &p, out);
+                format!("dir {:o}", meta.permissions().mode() & 0o7777)
+            } else {
+                let content = std::fs::read_to_string(&p).unwrap_or_default();
+                format!(
+                    "file {:o} uid={} {content:?}",
+                    meta.permissions().mode() & 0o7777,
+                    meta.uid()
+                )
+            };
+            out.insert(rel, desc);
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+#[test]
+fn same_files_and_recap_as_ansible() {
+    let a = scratch("ansible");
+    let k = scratch("kiln");
+    let ao = ansible_run(&a);
+    let ko = kiln_run(&k, &[]);
+    assert!(
+        ao.status.success(),
+        "ansible-playbook failed:\n{}\n{}",
+        stdout(&ao),
+        stderr(&ao)
+    );
+    assert!(
+        ko.status.success(),
+        "kiln failed:\n{}\n{}",
+        stdout(&ko),
+        stderr(&ko)
+    );
+    assert_eq!(
+        recap(&ko),
+        recap(&ao),
+        "recaps differ\n--- kiln\n{}",
+        stdout(&ko)
+    );
+    let (ta, tk) = (tree(&a), tree(&k));
+    assert!(!tk.is_empty());
+    assert_eq!(tk, ta, "kiln left different files than ansible-playbook");
+    // Spot checks that do not depend on the oracle.
+    let conf = std::fs::read_to_string(k.join("h1/app.conf")).expect("app.conf");
+    assert_eq!(conf, "port=9090\nname=h1\ntier=front\ndebug=false\n");
+    assert!(k.join("h3/db.flag").exists() && !k.join("h1/db.flag").exists());
+    assert_eq!(
+        std::fs::read_to_string(k.join("h2/handler.txt")).expect("handler ran"),
+        "handler ran\n"
+    );
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&k);
+}
+
+#[test]
+fn second_run_changes_nothing() {
+    let k = scratch("idem");
+    let first = kiln_run(&k, &[]);
+    assert!(
+        first.status.success(),
+        "{}\n{}",
+        stdout(&first),
+        stderr(&first)
+    );
+    let before = tree(&k);
+    let second = kiln_run(&k, &[]);
+    assert!(second.status.success(), "{}", stdout(&second));
+    for (host, counts) in recap(&second) {
+        assert_eq!(
+            counts[1],
+            0,
+            "{host} changed on the second run:\n{}",
+            stdout(&second)
+        );
+    }
+    assert_eq!(tree(&k), before);
+    let _ = std::fs::remove_dir_all(&k);
+}
+
+#[test]
+fn check_mode_predicts_the_first_run_and_changes_nothing() {
+    let c = scratch("check");
+    let checked = kiln_run(&c, &["-C"]);
+    assert!(
+        checked.status.success(),
+        "{}\n{}",
+        stdout(&checked),
+        stderr(&checked)
+    );
+    assert!(
+        tree(&c).is_empty(),
+        "check mode created files: {:?}",
+        tree(&c)
+    );
+    let k = scratch("check-real");
+    let real = kiln_run(&k, &[]);
+    let predicted: BTreeMap<_, _> = recap(&checked)
+        .into_iter()
+        .map(|(h, c)| (h, c[1]))
+        .collect();
+    let happened: BTreeMap<_, _> = recap(&real).into_iter().map(|(h, c)| (h, c[1])).collect();
+    assert_eq!(
+        predicted,
+        happened,
+        "check mode predicted other changes\n{}",
+        stdout(&checked)
+    );
+    assert!(happened.values().all(|&c| c > 0));
+    let _ = std::fs::remove_dir_all(&c);
+    let _ = std::fs::remove_dir_all(&k);
+}
+
+#[test]
+fn diff_mode_shows_the_changes() {
+    let k = scratch("diff");
+    let out = kiln_run(&k, &["-D", "-l", "h1"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    let conf = k.join("h1/app.conf").display().to_string();
+    assert!(
+        text.contains(&format!("--- before: {conf} (content)")),
+        "{text}"
+    );
+    assert!(text.contains("-port=8080\n+port=9090\n"), "{text}");
+    assert!(text.contains("+debug=false\n"), "{text}");
+    assert!(text.contains("+server_name h1.example.test;\n"), "{text}");
+    // A second run with -D has nothing to show.
+    let again = kiln_run(&k, &["-D", "-l", "h1"]);
+    assert!(
+        !stdout(&again).contains("--- before:"),
+        "{}",
+        stdout(&again)
+    );
+    let _ = std::fs::remove_dir_all(&k);
+}
