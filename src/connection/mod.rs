@@ -4,6 +4,7 @@
 
 mod local;
 pub mod quote;
+pub mod ssh;
 
 pub use local::Local;
 
