@@ -52,11 +52,19 @@ pub struct RunArgs {
     /// Ask for the become password (needs a terminal).
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
+    /// The SSH key to log in with (after `ansible_ssh_private_key_file`).
     #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
     pub private_key: Option<PathBuf>,
-    /// Connection type to use (`local`; `ssh` comes with the SSH transport).
+    /// Connection type to use: `ssh` (the default for inventory hosts) or `local`.
     #[arg(short = 'c', long, value_name = "CONNECTION")]
     pub connection: Option<String>,
+    /// SSH connect timeout in seconds (default 10).
+    #[arg(short = 'T', long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Host key checking: `strict` (default), `accept-new` or `off`; overrides
+    /// ANSIBLE_HOST_KEY_CHECKING.
+    #[arg(long, value_name = "POLICY")]
+    pub host_key_checking: Option<String>,
     /// List the hosts each play would run on, and stop.
     #[arg(long)]
     pub list_hosts: bool,
@@ -187,7 +195,16 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     } else {
         None
     };
+    let mut ssh = crate::connection::ssh::SshOptions::from_env();
+    ssh.private_key = args.private_key.clone();
+    ssh.timeout = args.timeout;
+    if let Some(p) = &args.host_key_checking {
+        crate::connection::ssh::known_hosts::Policy::parse(p)
+            .map_err(|e| Failure::new(exit::OPTIONS, e.to_string()))?;
+        ssh.host_key_checking = Some(p.clone());
+    }
     let opts = RunOptions {
+        ssh,
         check: args.check,
         diff: args.diff,
         forks: args.forks,

@@ -1,6 +1,6 @@
 //! The `local` connection: commands run on the controller through `/bin/sh -c`.
 
-use super::{BECOME_PROMPT, ConnError, Connection, Output, RemoteCommand};
+use super::{ConnError, Connection, Output, RemoteCommand, settle_become};
 use async_trait::async_trait;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
@@ -40,23 +40,16 @@ impl Connection for Local {
                 .map_err(|_| ConnError::Timeout(t))??,
             None => wait.await?,
         };
-        let mut stderr = out.stderr;
-        // sudo prints its prompt on stderr; it is not the command's output.
-        if let Some(pos) = find(&stderr, BECOME_PROMPT.as_bytes()) {
-            stderr.drain(pos..pos + BECOME_PROMPT.len());
-        }
-        Ok(Output {
+        let mut out = Output {
             rc: out.status.code().unwrap_or(-1),
             stdout: out.stdout,
-            stderr,
-        })
+            stderr: out.stderr,
+        };
+        settle_become(cmd, &mut out)?;
+        Ok(out)
     }
 
     fn is_local(&self) -> bool {
         true
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }

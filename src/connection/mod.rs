@@ -104,6 +104,41 @@ pub enum ConnError {
     Unsupported(String),
     #[error("host unreachable: {0}")]
     Unreachable(String),
+    /// Privilege escalation refused (wrong or missing password): the task fails.
+    #[error("{0}")]
+    Become(String),
+}
+
+/// Removes sudo's prompt from a command's stderr and turns a refused escalation into an
+/// error with Ansible's wording; shared by every connection.
+pub fn settle_become(cmd: &RemoteCommand, out: &mut Output) -> Result<(), ConnError> {
+    let Some(b) = &cmd.become_ else {
+        return Ok(());
+    };
+    while let Some(pos) = out
+        .stderr
+        .windows(BECOME_PROMPT.len())
+        .position(|w| w == BECOME_PROMPT.as_bytes())
+    {
+        out.stderr.drain(pos..pos + BECOME_PROMPT.len());
+    }
+    if out.rc == 0 {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let method = b.method.as_str();
+    let wrong = [
+        "Sorry, try again",
+        "incorrect password attempt",
+        "Authentication failure",
+    ];
+    if wrong.iter().any(|w| err.contains(w)) {
+        return Err(ConnError::Become(format!("Incorrect {method} password")));
+    }
+    if err.contains("a password is required") || err.contains("no password was provided") {
+        return Err(ConnError::Become(format!("Missing {method} password")));
+    }
+    Ok(())
 }
 
 /// A live link to one host.

@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub verbosity: u8,
     pub start_at_task: Option<String>,
     pub force_handlers: bool,
+    /// Command-line and environment settings for SSH connections.
+    pub ssh: crate::connection::ssh::SshOptions,
 }
 
 impl Default for RunOptions {
@@ -58,6 +60,7 @@ impl Default for RunOptions {
             verbosity: 0,
             start_at_task: None,
             force_handlers: false,
+            ssh: crate::connection::ssh::SshOptions::default(),
         }
     }
 }
@@ -74,6 +77,10 @@ pub struct Executor<'a> {
     started: bool,
     /// For each enclosing block, whether it has a `rescue` (a failure there is "rescued").
     block_depth_rescue: Vec<bool>,
+    /// Why a host has no connection (bad SSH settings, unsupported connection type).
+    conn_errors: std::collections::HashMap<String, String>,
+    /// ssh_config options already reported as ignored.
+    ssh_ignored: std::collections::HashSet<String>,
 }
 
 impl<'a> Executor<'a> {
@@ -88,6 +95,8 @@ impl<'a> Executor<'a> {
             hosts: IndexMap::new(),
             started,
             block_depth_rescue: Vec::new(),
+            conn_errors: Default::default(),
+            ssh_ignored: Default::default(),
         }
     }
 

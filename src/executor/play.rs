@@ -220,7 +220,7 @@ impl Executor<'_> {
             }
             return;
         }
-        self.connect(&hosts, play);
+        self.connect(&hosts, &pcx);
         if play.gather_facts {
             self.gather_facts(&hosts, &pcx).await;
         }
@@ -306,21 +306,101 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Opens (or reuses) each host's connection. Only the `local` connection exists so far;
-    /// other hosts are unreachable with a message that says so.
-    fn connect(&mut self, hosts: &[String], play: &Play) {
+    /// Gives each host its connection, kept for the rest of the run: `local`, or `ssh`
+    /// (the session opens on the host's first command). A host whose SSH settings are wrong
+    /// gets no connection and is reported unreachable with the reason.
+    fn connect(&mut self, hosts: &[String], pcx: &PlayCx<'_>) {
         for h in hosts {
-            let conn_name = self.connection_name(h, play);
-            let Some(state) = self.hosts.get_mut(h) else {
-                continue;
-            };
-            if state.conn.is_some() {
+            let conn_name = self.connection_name(h, pcx.play);
+            if self.hosts.get(h).is_none_or(|s| s.conn.is_some()) {
                 continue;
             }
-            if conn_name == "local" {
-                state.conn = Some(Arc::new(Local) as Arc<dyn Connection>);
+            let conn: Result<Arc<dyn Connection>, String> = match conn_name.as_str() {
+                "local" => Ok(Arc::new(Local)),
+                "ssh" | "smart" | "paramiko" => {
+                    let view = self.host_view(h, pcx);
+                    // Only the connection's own variables are templated (lazily, as Ansible).
+                    let mut vars = Map::new();
+                    let mut bad = None;
+                    for (k, v) in &view {
+                        let is_conn = k.as_str().is_some_and(|k| {
+                            k.starts_with("ansible_ssh_")
+                                || matches!(
+                                    k,
+                                    "ansible_host"
+                                        | "ansible_port"
+                                        | "ansible_user"
+                                        | "ansible_password"
+                                        | "ansible_private_key_file"
+                                        | "ansible_timeout"
+                                        | "ansible_host_key_checking"
+                                )
+                        });
+                        if !is_conn {
+                            continue;
+                        }
+                        match self.templar.template(v, &view) {
+                            Ok(t) => {
+                                vars.insert(k.clone(), t);
+                            }
+                            Err(e) => {
+                                bad = Some(format!(
+                                    "cannot template `{}`: {e}",
+                                    crate::yaml::python_str(k)
+                                ))
+                            }
+                        }
+                    }
+                    if let Some(e) = bad {
+                        self.conn_errors.insert(h.clone(), e);
+                        continue;
+                    }
+                    let mut opts = self.opts.ssh.clone();
+                    if opts.remote_user.is_none() {
+                        opts.remote_user = pcx
+                            .play
+                            .remote_user
+                            .as_ref()
+                            .map(crate::yaml::python_str)
+                            .or_else(|| self.opts.remote_user.clone());
+                    }
+                    match crate::connection::ssh::resolve::target(h, &vars, &opts) {
+                        Ok((target, ignored)) => {
+                            for i in ignored {
+                                if self.ssh_ignored.insert(i.clone()) {
+                                    self.cb.on_warning(&format!(
+                                        "ssh_config option not supported by kiln, ignored: {i}"
+                                    ));
+                                }
+                            }
+                            Ok(Arc::new(crate::connection::ssh::Ssh::new(target)))
+                        }
+                        Err(e) => Err(format!("bad SSH settings for {h}: {e}")),
+                    }
+                }
+                other => Err(format!("the `{other}` connection is not supported by kiln")),
+            };
+            match conn {
+                Ok(c) => {
+                    if let Some(state) = self.hosts.get_mut(h) {
+                        state.conn = Some(c);
+                    }
+                }
+                Err(e) => {
+                    self.conn_errors.insert(h.clone(), e);
+                }
             }
         }
+    }
+
+    /// Why `host` has no connection.
+    fn conn_error(&self, host: &str, pcx: &PlayCx<'_>) -> String {
+        self.conn_errors.get(host).cloned().unwrap_or_else(|| {
+            format!(
+                "the `{}` connection is not supported by kiln",
+                self.connection_name(host, pcx.play)
+            )
+        })
     }
 
     fn connection_name(&self, host: &str, play: &Play) -> String {
@@ -356,20 +436,12 @@ impl Executor<'_> {
             .iter()
             .map(|h| (h.clone(), self.hosts.get(h).and_then(|s| s.conn.clone())))
             .collect();
-        let conn_names: Vec<String> = hosts
-            .iter()
-            .map(|h| self.connection_name(h, pcx.play))
-            .collect();
+        let conn_names: Vec<String> = hosts.iter().map(|h| self.conn_error(h, pcx)).collect();
         let forks = self.opts.forks.max(1);
         let mut stream = futures::stream::iter(jobs.into_iter().zip(conn_names))
             .map(|((host, conn), cname)| async move {
                 let Some(conn) = conn else {
-                    return (
-                        host,
-                        Err(format!(
-                            "the `{cname}` connection is not supported by kiln yet"
-                        )),
-                    );
+                    return (host, Err(cname));
                 };
                 let cmd = crate::connection::RemoteCommand::new(crate::facts::PROBE);
                 match conn.exec(&cmd, None).await {
@@ -646,15 +718,7 @@ impl Executor<'_> {
         let conn_missing_msg: Vec<(String, String)> = flags
             .iter()
             .filter(|f| f.3)
-            .map(|f| {
-                (
-                    f.0.clone(),
-                    format!(
-                        "the `{}` connection is not supported by kiln yet (SSH comes next)",
-                        self.connection_name(&f.0, pcx.play)
-                    ),
-                )
-            })
+            .map(|f| (f.0.clone(), self.conn_error(&f.0, pcx)))
             .collect();
         let templar = &self.templar;
         let forks = self.opts.forks.max(1);
@@ -665,10 +729,10 @@ impl Executor<'_> {
         let action = crate::modules::lookup(&t.action).map_or("", |m| m.name());
         let in_rescue = self.block_depth_rescue.iter().any(|r| *r);
         while let Some(mut o) = stream.next().await {
-            if let Some((_, msg)) = conn_missing_msg.iter().find(|(h, _)| *h == o.host) {
-                if o.result.unreachable {
-                    o.result.msg = Some(msg.clone());
-                }
+            if let Some((_, msg)) = conn_missing_msg.iter().find(|(h, _)| *h == o.host)
+                && o.result.unreachable
+            {
+                o.result.msg = Some(msg.clone());
             }
             let (no_log, ignore_errors) = flags
                 .iter()

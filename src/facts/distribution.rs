@@ -232,10 +232,10 @@ fn lsb_release_output(p: &Probe, os_release: &Props) -> Option<String> {
     if let Some(first) = chars.next() {
         id = first.to_uppercase().chain(chars).collect();
     }
-    if let Some(name) = get("name") {
-        if id.to_lowercase() == name.to_lowercase() {
-            id = name;
-        }
+    if let Some(name) = get("name")
+        && id.to_lowercase() == name.to_lowercase()
+    {
+        id = name;
     }
     let or_na = |v: Option<String>| v.filter(|v| !v.is_empty()).unwrap_or_else(|| "n/a".into());
     Some(format!(
@@ -258,13 +258,12 @@ fn parse_os_release(text: &str) -> Props {
             props.insert(k.to_lowercase(), v.to_string());
         }
     }
-    if let Some(version) = props.get("version").cloned() {
-        if let Some(c) = CODENAME.captures(&version) {
-            if let Some(name) = c.get(1).or_else(|| c.get(2)) {
-                props.insert("codename".into(), name.as_str().to_string());
-                props.insert("release_codename".into(), name.as_str().to_string());
-            }
-        }
+    if let Some(version) = props.get("version").cloned()
+        && let Some(c) = CODENAME.captures(&version)
+        && let Some(name) = c.get(1).or_else(|| c.get(2))
+    {
+        props.insert("codename".into(), name.as_str().to_string());
+        props.insert("release_codename".into(), name.as_str().to_string());
     }
     if let Some(c) = props
         .get("version_codename")
@@ -822,10 +821,10 @@ fn parse_dist_file(
                 if let Some(d) = search(r"^NAME=(.*)", line) {
                     set("distribution", d.trim_matches('"'));
                 }
-                if let Some(v) = search(r"^VERSION=(.*)", line) {
-                    if guess.get("distribution_version").map(String::as_str) == Some("NA") {
-                        set("distribution_version", v.trim_matches('"'));
-                    }
+                if let Some(v) = search(r"^VERSION=(.*)", line)
+                    && guess.get("distribution_version").map(String::as_str) == Some("NA")
+                {
+                    set("distribution_version", v.trim_matches('"'));
                 }
             }
         }
@@ -986,26 +985,26 @@ pub(crate) fn lsb(p: &Probe) -> Map {
             lsb.insert(key, value);
         }
     }
-    if lsb.is_empty() {
-        if let Some(text) = p.content("/etc/lsb-release") {
-            for line in text.lines() {
-                let Some((_, value)) = line.split_once('=') else {
-                    continue;
-                };
-                let value = value.trim().to_string();
-                let key = if line.contains("DISTRIB_ID") {
-                    "id"
-                } else if line.contains("DISTRIB_RELEASE") {
-                    "release"
-                } else if line.contains("DISTRIB_DESCRIPTION") {
-                    "description"
-                } else if line.contains("DISTRIB_CODENAME") {
-                    "codename"
-                } else {
-                    continue;
-                };
-                lsb.insert(key, value);
-            }
+    if lsb.is_empty()
+        && let Some(text) = p.content("/etc/lsb-release")
+    {
+        for line in text.lines() {
+            let Some((_, value)) = line.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().to_string();
+            let key = if line.contains("DISTRIB_ID") {
+                "id"
+            } else if line.contains("DISTRIB_RELEASE") {
+                "release"
+            } else if line.contains("DISTRIB_DESCRIPTION") {
+                "description"
+            } else if line.contains("DISTRIB_CODENAME") {
+                "codename"
+            } else {
+                continue;
+            };
+            lsb.insert(key, value);
         }
     }
     if let Some(release) = lsb.get("release").cloned() {

@@ -422,12 +422,13 @@ fn fib_trie_local(p: &Probe) -> Vec<(Ipv4Addr, u32)> {
         }
         // `/32 host LOCAL` under the address it belongs to.
         let words: Vec<&str> = t.split_whitespace().collect();
-        if words.len() == 3 && words[1] == "host" && words[2] == "LOCAL" {
-            if let (Some(a), Ok(len)) = (last, words[0].trim_start_matches('/').parse::<u32>()) {
-                if !out.contains(&(a, len)) {
-                    out.push((a, len));
-                }
-            }
+        if words.len() == 3
+            && words[1] == "host"
+            && words[2] == "LOCAL"
+            && let (Some(a), Ok(len)) = (last, words[0].trim_start_matches('/').parse::<u32>())
+            && !out.contains(&(a, len))
+        {
+            out.push((a, len));
         }
     }
     out
@@ -446,10 +447,10 @@ fn fib_trie_broadcasts(p: &Probe) -> Vec<Ipv4Addr> {
             .parse::<Ipv4Addr>()
         {
             last = Some(a);
-        } else if t.ends_with("BROADCAST") {
-            if let Some(a) = last {
-                out.push(a);
-            }
+        } else if t.ends_with("BROADCAST")
+            && let Some(a) = last
+        {
+            out.push(a);
         }
     }
     out

@@ -361,22 +361,20 @@ fn parse_ini(text: &str) -> Result<Map, IniError> {
             continue;
         }
         let indented = raw.starts_with(' ') || raw.starts_with('\t');
-        if indented {
-            if let Some(key) = &last_key {
-                let opts = if in_default {
-                    &mut defaults
-                } else {
-                    current
-                        .and_then(|i| sections.get_mut(i))
-                        .map(|s| &mut s.1)
-                        .ok_or(IniError::Syntax)?
-                };
-                if let Some(entry) = opts.iter_mut().find(|(k, _)| k == key) {
-                    entry.1.push('\n');
-                    entry.1.push_str(trimmed);
-                }
-                continue;
+        if indented && let Some(key) = &last_key {
+            let opts = if in_default {
+                &mut defaults
+            } else {
+                current
+                    .and_then(|i| sections.get_mut(i))
+                    .map(|s| &mut s.1)
+                    .ok_or(IniError::Syntax)?
+            };
+            if let Some(entry) = opts.iter_mut().find(|(k, _)| k == key) {
+                entry.1.push('\n');
+                entry.1.push_str(trimmed);
             }
+            continue;
         }
         if let Some(name) = trimmed.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
             last_key = None;

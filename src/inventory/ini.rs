@@ -73,14 +73,14 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<(), Invento
                 }
                 inv.add_group(&group);
             }
-            if state != State::Vars {
-                if let Some(p) = pending.get(&group) {
-                    if p.state == State::Children {
-                        add_pending_children(inv, &group, &mut pending)
-                            .map_err(|e| at(col, e, "remove the cycle between these groups"))?;
-                    } else {
-                        pending.shift_remove(&group);
-                    }
+            if state != State::Vars
+                && let Some(p) = pending.get(&group)
+            {
+                if p.state == State::Children {
+                    add_pending_children(inv, &group, &mut pending)
+                        .map_err(|e| at(col, e, "remove the cycle between these groups"))?;
+                } else {
+                    pending.shift_remove(&group);
                 }
             }
             continue;

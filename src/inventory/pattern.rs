@@ -153,10 +153,11 @@ impl Inventory {
             results
                 .extend((0..self.hosts.len()).filter(|&h| matcher.is_match(&self.hosts[h].name)));
         }
-        if results.is_empty() && LOCALHOST.contains(&pattern) {
-            if let Some(h) = self.get_host(pattern) {
-                results.push(h);
-            }
+        if results.is_empty()
+            && LOCALHOST.contains(&pattern)
+            && let Some(h) = self.get_host(pattern)
+        {
+            results.push(h);
         }
         if results.is_empty() && groups.is_empty() && pattern != "all" {
             self.warn(format!(

@@ -169,13 +169,13 @@ pub fn attr_changes(
         cmds.push(format!("chgrp {h}{} {q}", quote::quote(g)));
         what.push("group");
     }
-    if let Some(m) = mode {
-        if state.kind != PathKind::Link || follow {
-            let want = resolve_mode(m, state.mode, state.kind == PathKind::Directory)?;
-            if want != state.mode {
-                cmds.push(format!("chmod {:04o} {q}", want));
-                what.push("mode");
-            }
+    if let Some(m) = mode
+        && (state.kind != PathKind::Link || follow)
+    {
+        let want = resolve_mode(m, state.mode, state.kind == PathKind::Directory)?;
+        if want != state.mode {
+            cmds.push(format!("chmod {:04o} {q}", want));
+            what.push("mode");
         }
     }
     Ok((cmds, what))

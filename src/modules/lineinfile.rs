@@ -239,10 +239,10 @@ pub fn present(mut lines: Vec<String>, want: &Wanted<'_>) -> Result<Edit, String
         if regexp.is_none() && search_string.is_none() && !matched && !exact {
             if let Some(a) = insertafter.filter(|a| *a != "EOF") {
                 let _ = a;
-                if ends_without_newline(&lines) {
-                    if let Some(last) = lines.last_mut() {
-                        last.push('\n');
-                    }
+                if ends_without_newline(&lines)
+                    && let Some(last) = lines.last_mut()
+                {
+                    last.push('\n');
                 }
                 let i = index[1].max(0) as usize;
                 if lines.len() == i {

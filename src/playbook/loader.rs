@@ -663,14 +663,14 @@ fn load_task(
     })?;
     task.action = module.name().to_string();
     // Literal arguments are checked now; templated ones again after templating.
-    if !contains_template(&Value::Map(args.clone())) {
-        if let Err(e) = module.spec().validate(module.name(), &args) {
-            return Err(LoadError::at(
-                &v.span,
-                format!("invalid arguments for `{name}`: {e}"),
-                "fix the module arguments",
-            ));
-        }
+    if !contains_template(&Value::Map(args.clone()))
+        && let Err(e) = module.spec().validate(module.name(), &args)
+    {
+        return Err(LoadError::at(
+            &v.span,
+            format!("invalid arguments for `{name}`: {e}"),
+            "fix the module arguments",
+        ));
     }
     task.args = args;
     Ok(task)
@@ -813,16 +813,15 @@ fn load_role(item: &Node, dir: &Path, top_dir: &Path) -> Result<(Arc<Role>, Vec<
             "put the role in a `roles/` directory beside the playbook",
         )
     })?;
-    if let Some(meta) = role_file(&path, "meta") {
-        if let Some(n) = load_yaml(&meta)? {
-            if n.get("dependencies").is_some_and(|d| d.to_value().truthy()) {
-                return Err(LoadError::at(
-                    &n.span,
-                    format!("role `{name}` has dependencies, which kiln does not support yet"),
-                    "list the dependency roles in the play before this one",
-                ));
-            }
-        }
+    if let Some(meta) = role_file(&path, "meta")
+        && let Some(n) = load_yaml(&meta)?
+        && n.get("dependencies").is_some_and(|d| d.to_value().truthy())
+    {
+        return Err(LoadError::at(
+            &n.span,
+            format!("role `{name}` has dependencies, which kiln does not support yet"),
+            "list the dependency roles in the play before this one",
+        ));
     }
     let defaults = role_file(&path, "defaults")
         .map(|f| load_vars_file(&f))

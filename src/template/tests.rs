@@ -425,10 +425,10 @@ pub fn contains(c: &Call, haystack: &Mj, needle: &Mj) -> Result<bool, Error> {
 fn truthy_test(_: &mut State, c: &Call) -> Result<bool, Error> {
     let a = c.bind(&["value", "convert_bool"])?;
     let v = a[0].clone().unwrap_or(Mj::from(()));
-    if truthy(&a[1]) {
-        if let Some(b) = boolean_strict(&v) {
-            return Ok(b);
-        }
+    if truthy(&a[1])
+        && let Some(b) = boolean_strict(&v)
+    {
+        return Ok(b);
     }
     Ok(v.is_true())
 }

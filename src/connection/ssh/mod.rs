@@ -3,3 +3,7 @@
 
 pub mod config;
 pub mod known_hosts;
+pub mod session;
+pub use session::{Ssh, SshTarget};
+pub mod resolve;
+pub use resolve::SshOptions;

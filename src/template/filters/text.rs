@@ -785,7 +785,7 @@ pub fn b64decode_bytes(s: &str, urlsafe: bool) -> Result<Vec<u8>, String> {
         if ch == '=' {
             if data.len() % 4 >= 2 {
                 pads += 1;
-                if (data.len() + pads) % 4 == 0 {
+                if (data.len() + pads).is_multiple_of(4) {
                     break;
                 }
             }

@@ -1,0 +1,495 @@
+//! One SSH session per host, opened on first use and kept for the whole run; each command is
+//! a channel on it. A session that dropped between commands is opened again transparently.
+
+use super::known_hosts::{self, Policy, Verdict};
+use crate::connection::{ConnError, Connection, Output, RemoteCommand, settle_become};
+use async_trait::async_trait;
+use russh::client::{self, Handle};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Disconnect};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+/// Everything needed to reach one host, resolved from inventory variables, options and
+/// ssh_config (see `resolve.rs`).
+#[derive(Debug, Clone)]
+pub struct SshTarget {
+    /// The inventory name, for messages.
+    pub alias: String,
+    /// What is connected to (address or DNS name).
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Key files to offer, in order, after the agent's keys.
+    pub identity_files: Vec<PathBuf>,
+    /// Only offer the keys of `identity_files` (agent keys too, but only those).
+    pub identities_only: bool,
+    pub password: Option<String>,
+    pub connect_timeout: Duration,
+    pub keepalive: Option<Duration>,
+    pub policy: Policy,
+    /// known_hosts files read for verification; new keys are recorded in the first.
+    pub known_hosts: Vec<PathBuf>,
+    /// Record new keys hashed (`HashKnownHosts yes`).
+    pub hash_known_hosts: bool,
+    /// Hosts to go through first (`ProxyJump a,b`), outermost first.
+    pub jumps: Vec<SshTarget>,
+}
+
+impl SshTarget {
+    fn describe(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+/// Why the server's key was refused, kept by the handler for the error message.
+type KeyProblem = Arc<Mutex<Option<String>>>;
+
+struct Verifier {
+    host: String,
+    port: u16,
+    policy: Policy,
+    files: Vec<PathBuf>,
+    hash: bool,
+    problem: KeyProblem,
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        if self.policy == Policy::Off {
+            return Ok(true);
+        }
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key,
+            PublicKeyOrCertificate::Certificate(_) => {
+                if let Ok(mut p) = self.problem.lock() {
+                    *p = Some("the host offers a certificate; host certificates (@cert-authority) are not supported yet".into());
+                }
+                return Ok(false);
+            }
+        };
+        let refuse = |why: String| {
+            if let Ok(mut p) = self.problem.lock() {
+                *p = Some(why);
+            }
+            Ok(false)
+        };
+        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        match known_hosts::check(&self.files, &self.host, self.port, key) {
+            Verdict::Known => Ok(true),
+            Verdict::Revoked { file, line } => refuse(format!(
+                "the host key {fingerprint} is marked @revoked in {}:{line}",
+                file.display()
+            )),
+            Verdict::Changed {
+                file,
+                line,
+                old_fingerprint,
+                new_fingerprint,
+            } => refuse(format!(
+                "REMOTE HOST IDENTIFICATION HAS CHANGED: the host now offers {new_fingerprint}, \
+                 but {}:{line} records {old_fingerprint} for it; if the change is expected, \
+                 remove that line",
+                file.display()
+            )),
+            Verdict::Unknown => match self.policy {
+                Policy::AcceptNew => {
+                    let Some(file) = self.files.first() else {
+                        return refuse("no known_hosts file to record the new key in".into());
+                    };
+                    match known_hosts::record(file, &self.host, self.port, key, self.hash) {
+                        Ok(_) => Ok(true),
+                        Err(e) => refuse(format!(
+                            "could not record the host key in {}: {e}",
+                            file.display()
+                        )),
+                    }
+                }
+                _ => refuse(format!(
+                    "the host key {fingerprint} is not in {} and host key checking is strict; \
+                     add it (ssh-keyscan), or set ANSIBLE_HOST_KEY_CHECKING=accept-new",
+                    self.files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+        }
+    }
+}
+
+/// A key file's outcome: the key, or why it cannot be used.
+type LoadedKey = Result<Arc<PrivateKey>, String>;
+
+/// Private keys read once per run, shared by every host (a passphrase is asked once).
+static KEYS: LazyLock<tokio::sync::Mutex<HashMap<PathBuf, LoadedKey>>> =
+    LazyLock::new(Default::default);
+
+async fn load_key(path: &PathBuf) -> LoadedKey {
+    let mut cache = KEYS.lock().await;
+    if let Some(k) = cache.get(path) {
+        return k.clone();
+    }
+    let loaded = match russh::keys::load_secret_key(path, None) {
+        Ok(k) => Ok(Arc::new(k)),
+        Err(russh::keys::Error::KeyIsEncrypted) => ask_passphrase(path),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    };
+    cache.insert(path.clone(), loaded.clone());
+    loaded
+}
+
+/// A passphrase-protected key is only usable when someone can type its passphrase; with no
+/// terminal (CI) it is skipped with a reason rather than hanging the run.
+fn ask_passphrase(path: &PathBuf) -> LoadedKey {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "{} is passphrase-protected and there is no terminal to ask for it (load it into ssh-agent)",
+            path.display()
+        ));
+    }
+    let prompt = format!("Enter passphrase for key '{}': ", path.display());
+    let pass = rpassword::prompt_password(prompt).map_err(|e| e.to_string())?;
+    russh::keys::load_secret_key(path, Some(&pass))
+        .map(Arc::new)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The key files OpenSSH tries when none is configured.
+pub fn default_identity_files(home: &std::path::Path) -> Vec<PathBuf> {
+    ["id_rsa", "id_ecdsa", "id_ed25519"]
+        .iter()
+        .map(|n| home.join(".ssh").join(n))
+        .collect()
+}
+
+type Session = Handle<Verifier>;
+
+fn client_config(t: &SshTarget) -> Arc<client::Config> {
+    Arc::new(client::Config {
+        // Without keepalives a dead host is only noticed by TCP, minutes later.
+        keepalive_interval: t.keepalive,
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+fn verifier(t: &SshTarget, problem: &KeyProblem) -> Verifier {
+    Verifier {
+        host: t.host.clone(),
+        port: t.port,
+        policy: t.policy,
+        files: t.known_hosts.clone(),
+        hash: t.hash_known_hosts,
+        problem: problem.clone(),
+    }
+}
+
+/// A session and the jump-host sessions its tunnel runs through: those must live as long.
+struct Opened {
+    session: Session,
+    via: Vec<Session>,
+}
+
+/// Opens and authenticates a session to `t`, through its jump hosts when it has any.
+fn open(
+    t: &SshTarget,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Opened, ConnError>> + Send + '_>> {
+    Box::pin(async move {
+        let problem: KeyProblem = Arc::default();
+        let config = client_config(t);
+        let mut via = Vec::new();
+        let connecting = async {
+            match t.jumps.split_last() {
+                None => client::connect(config, (t.host.as_str(), t.port), verifier(t, &problem))
+                    .await
+                    .map_err(|e| connect_error(&e)),
+                Some((last, before)) => {
+                    let mut hop = last.clone();
+                    hop.jumps = before.to_vec();
+                    let opened = open(&hop)
+                        .await
+                        .map_err(|e| format!("through {}: {e}", hop.alias))?;
+                    let channel = opened
+                        .session
+                        .channel_open_direct_tcpip(
+                            t.host.clone(),
+                            u32::from(t.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await
+                        .map_err(|e| {
+                            format!("{} cannot open a tunnel: {}", hop.alias, connect_error(&e))
+                        })?;
+                    via.extend(opened.via);
+                    via.push(opened.session);
+                    client::connect_stream(config, channel.into_stream(), verifier(t, &problem))
+                        .await
+                        .map_err(|e| connect_error(&e))
+                }
+            }
+        };
+        let mut session = match tokio::time::timeout(t.connect_timeout, connecting).await {
+            Err(_) => {
+                return Err(ConnError::Unreachable(format!(
+                    "connecting to {} timed out after {:?}",
+                    t.describe(),
+                    t.connect_timeout
+                )));
+            }
+            Ok(Err(why)) => {
+                let key = problem.lock().ok().and_then(|p| p.clone());
+                return Err(ConnError::Unreachable(match key {
+                    Some(k) => format!("host key verification failed for {}: {k}", t.describe()),
+                    None => format!("cannot connect to {}: {why}", t.describe()),
+                }));
+            }
+            Ok(Ok(s)) => s,
+        };
+        authenticate(&mut session, t).await?;
+        Ok(Opened { session, via })
+    })
+}
+
+fn connect_error(e: &russh::Error) -> String {
+    match e {
+        russh::Error::IO(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::TimedOut => "timed out".into(),
+            _ => io.to_string(),
+        },
+        russh::Error::Disconnect => "the server closed the connection".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Tries what OpenSSH tries, in its order: the agent's keys, the key files, then the password.
+/// A failure names every method tried and why each did not work.
+async fn authenticate(session: &mut Session, t: &SshTarget) -> Result<(), ConnError> {
+    let mut tried: Vec<String> = Vec::new();
+    let rsa_hash = session
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    let mut wanted_public: Vec<PublicKey> = Vec::new();
+    let mut files: Vec<(PathBuf, Result<Arc<PrivateKey>, String>)> = Vec::new();
+    for f in &t.identity_files {
+        if !f.exists() {
+            continue;
+        }
+        let k = load_key(f).await;
+        if let Ok(k) = &k {
+            wanted_public.push(k.public_key().clone());
+        } else if let Ok(text) = std::fs::read_to_string(f.with_extension("pub"))
+            && let Ok(p) = PublicKey::from_openssh(text.trim())
+        {
+            // The agent may hold an encrypted key whose public half sits beside it.
+            wanted_public.push(p);
+        }
+        files.push((f.clone(), k));
+    }
+    if let Ok(mut agent) = AgentClient::connect_env().await {
+        match agent.request_identities().await {
+            Ok(ids) => {
+                for id in ids {
+                    let AgentIdentity::PublicKey { key, comment } = id else {
+                        continue;
+                    };
+                    if t.identities_only
+                        && !wanted_public.iter().any(|w| w.key_data() == key.key_data())
+                    {
+                        continue;
+                    }
+                    let hash = if key.algorithm().is_rsa() {
+                        rsa_hash
+                    } else {
+                        None
+                    };
+                    match session
+                        .authenticate_publickey_with(t.user.clone(), key.clone(), hash, &mut agent)
+                        .await
+                    {
+                        Ok(r) if r.success() => return Ok(()),
+                        Ok(_) => tried.push(format!("publickey (agent: {comment}): refused")),
+                        Err(e) => tried.push(format!("publickey (agent: {comment}): {e}")),
+                    }
+                }
+            }
+            Err(e) => tried.push(format!("ssh-agent: {e}")),
+        }
+    }
+    for (path, key) in files {
+        match key {
+            Ok(k) => {
+                let hash = if k.algorithm().is_rsa() {
+                    rsa_hash
+                } else {
+                    None
+                };
+                match session
+                    .authenticate_publickey(t.user.clone(), PrivateKeyWithHashAlg::new(k, hash))
+                    .await
+                {
+                    Ok(r) if r.success() => return Ok(()),
+                    Ok(_) => tried.push(format!("publickey ({}): refused", path.display())),
+                    Err(e) => tried.push(format!("publickey ({}): {e}", path.display())),
+                }
+            }
+            Err(why) => tried.push(format!("publickey: {why}")),
+        }
+    }
+    if let Some(pw) = &t.password {
+        match session
+            .authenticate_password(t.user.clone(), pw.clone())
+            .await
+        {
+            Ok(r) if r.success() => return Ok(()),
+            Ok(_) => tried.push("password: refused".into()),
+            Err(e) => tried.push(format!("password: {e}")),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("none: no agent, no key file and no password to offer".into());
+    }
+    Err(ConnError::Unreachable(format!(
+        "authentication failed for {}; tried: {}",
+        t.describe(),
+        tried.join("; ")
+    )))
+}
+
+/// The `ssh` connection to one host.
+pub struct Ssh {
+    target: SshTarget,
+    session: tokio::sync::Mutex<Option<(Arc<Session>, Vec<Session>)>>,
+}
+
+impl Ssh {
+    pub fn new(target: SshTarget) -> Ssh {
+        Ssh {
+            target,
+            session: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The live session, opening it (again) when there is none or it has dropped.
+    async fn session(&self) -> Result<Arc<Session>, ConnError> {
+        let mut slot = self.session.lock().await;
+        if let Some((s, _)) = slot.as_ref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        let opened = open(&self.target).await?;
+        let s = Arc::new(opened.session);
+        *slot = Some((s.clone(), opened.via));
+        Ok(s)
+    }
+
+    async fn run(
+        &self,
+        session: &Session,
+        text: &str,
+        input: Vec<u8>,
+    ) -> Result<Output, ConnError> {
+        let dropped = |e: russh::Error| {
+            ConnError::Unreachable(format!(
+                "the connection to {} dropped: {e}",
+                self.target.alias
+            ))
+        };
+        let channel = session.channel_open_session().await.map_err(dropped)?;
+        channel.exec(true, text.as_bytes()).await.map_err(dropped)?;
+        let (mut read, write) = channel.split();
+        let feed = async move {
+            // A command that exits without reading its input is not an error.
+            if !input.is_empty() {
+                let _ = write.data(&input[..]).await;
+            }
+            let _ = write.eof().await;
+        };
+        let collect = async {
+            let mut out = Output::default();
+            let mut status = None;
+            while let Some(msg) = read.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        out.stderr.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        out.stderr.extend_from_slice(
+                            format!("killed by signal {signal_name:?}\n").as_bytes(),
+                        );
+                        status = Some(-1);
+                    }
+                    _ => {}
+                }
+            }
+            (out, status)
+        };
+        let ((), (mut out, status)) = tokio::join!(feed, collect);
+        let Some(rc) = status else {
+            return Err(ConnError::Unreachable(format!(
+                "the connection to {} dropped while a command ran",
+                self.target.alias
+            )));
+        };
+        out.rc = rc;
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Connection for Ssh {
+    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError> {
+        let text = cmd.shell_text()?;
+        let mut input = Vec::new();
+        if let Some(pw) = cmd.become_.as_ref().and_then(|b| b.password.as_ref()) {
+            input.extend_from_slice(pw.as_bytes());
+            input.push(b'\n');
+        }
+        if let Some(data) = stdin {
+            input.extend(data);
+        }
+        let session = self.session().await?;
+        let running = self.run(&session, &text, input);
+        let mut out = match cmd.timeout {
+            Some(t) => tokio::time::timeout(t, running)
+                .await
+                .map_err(|_| ConnError::Timeout(t))??,
+            None => running.await?,
+        };
+        settle_become(cmd, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Ssh {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.session.try_lock()
+            && let Some((s, _via)) = slot.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = s.disconnect(Disconnect::ByApplication, "", "en").await;
+            });
+        }
+    }
+}
