@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -52,60 +51,6 @@ fn ansible_run(root: &Path) -> Output {
         )
         .output()
         .expect("run ansible-playbook")
-}
-
-/// Host → (ok, changed, unreachable, failed, skipped, rescued, ignored) from `PLAY RECAP`.
-fn recap(out: &Output) -> BTreeMap<String, Vec<u32>> {
-    let text = stdout(out);
-    let Some((_, tail)) = text.split_once("PLAY RECAP") else {
-        panic!("no PLAY RECAP in:\n{text}\n{}", stderr(out));
-    };
-    tail.lines()
-        .filter_map(|l| {
-            let (host, counts) = l.split_once(" : ")?;
-            let nums = counts
-                .split_whitespace()
-                .filter_map(|kv| kv.split_once('=').and_then(|(_, v)| v.parse().ok()))
-                .collect();
-            Some((host.trim().to_string(), nums))
-        })
-        .collect()
-}
-
-/// Every path below `root` with its type, mode and content (links: their target, with the
-/// root replaced so two trees compare).
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.filter_map(|e| e.ok()) {
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-            let meta = std::fs::symlink_metadata(&p).expect("stat");
-            let desc = if meta.file_type().is_symlink() {
-                let t = std::fs::read_link(&p)
-                    .expect("readlink")
-                    .display()
-                    .to_string();
-                format!("link -> {}", t.replace(&root.display().to_string(), "ROOT"))
-            } else if meta.is_dir() {
-                walk(root, &p, out);
-                format!("dir {:o}", meta.permissions().mode() & 0o7777)
-            } else {
-                let content = std::fs::read_to_string(&p).unwrap_or_default();
-                format!(
-                    "file {:o} uid={} {content:?}",
-                    meta.permissions().mode() & 0o7777,
-                    meta.uid()
-                )
-            };
-            out.insert(rel, desc);
-        }
-    }
-    walk(root, root, &mut out);
-    out
 }
 
 #[test]
