@@ -375,8 +375,33 @@ fn unreachable_and_dropped_hosts_do_not_stop_the_others() {
         free_port()
     ));
     let inv = write(&s.0, "ten.ini", &text);
-    let out = run(&home, &inv, &whoami_playbook(&s.0), &[]);
+    let retry = s.0.join("whoami.retry");
+    let out = run(
+        &home,
+        &inv,
+        &whoami_playbook(&s.0),
+        &["--retry-file", &retry.display().to_string()],
+    );
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    // The retry file lists just the unreachable host, and `--limit @file` reruns just it.
+    assert_eq!(
+        std::fs::read_to_string(&retry).ok().as_deref(),
+        Some("down\n"),
+        "{}",
+        show(&out)
+    );
+    let again = run(
+        &home,
+        &inv,
+        &whoami_playbook(&s.0),
+        &["--limit", &format!("@{}", retry.display())],
+    );
+    assert_eq!(
+        recap(&again).keys().collect::<Vec<_>>(),
+        ["down"],
+        "{}",
+        show(&again)
+    );
     let counts = recap(&out);
     assert_eq!(counts.get("down").map(|c| c[2]), Some(1), "{}", show(&out));
     assert!(
@@ -509,4 +534,114 @@ fn the_core_module_playbook_over_ssh_matches_the_local_run() {
             stdout(&second)
         );
     }
+}
+
+/// Runs kiln on a pseudo-terminal (as a person at a keyboard would), typing each answer once
+/// its prompt has appeared. Returns the exit code and everything the terminal showed.
+fn on_terminal(home: &Home, args: &[String], answers: &[(&str, &str)]) -> (i32, String) {
+    const DRIVER: &str = r#"
+import json, os, pty, sys
+argv, answers = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+seen, mark = b"", 0
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    seen += data
+    if answers and answers[0][0].encode() in seen[mark:]:
+        os.write(fd, (answers.pop(0)[1] + "\n").encode())
+        mark = len(seen)
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(seen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut argv = vec![env!("CARGO_BIN_EXE_kiln").to_string()];
+    argv.extend(args.iter().cloned());
+    let spec = serde_json::json!([argv, answers]);
+    let out = Command::new("python3")
+        .args(["-c", DRIVER, &spec.to_string()])
+        .env("HOME", &home.dir)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("ANSIBLE_HOST_KEY_CHECKING")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("python3");
+    (out.status.code().unwrap_or(-1), stdout(&out))
+}
+
+#[test]
+fn terminal_prompts_for_key_passphrase_and_passwords() {
+    require();
+    let s = Scratch::new("tty");
+    let home = Home::new(&s.0);
+    // A passphrase-protected ECDSA key in ~/.ssh, the only key the server accepts.
+    let key = home.dir.join(".ssh/id_ecdsa");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-N", "secret phrase", "-f"])
+        .arg(&key)
+        .status()
+        .expect("keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
+    let sshd = Sshd::start(&s.0, &["127.0.0.13"], &[public.trim()], true);
+    home.trust(&sshd);
+    let inv = inventory(&s.0, &[("h13", "127.0.0.13")], sshd.port, "");
+    let pb = whoami_playbook(&s.0);
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            "run".to_string(),
+            "-i".into(),
+            inv.display().to_string(),
+            pb.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
+    };
+
+    // Without a terminal the key is skipped with the reason, never a hang.
+    let out = run(&home, &inv, &pb, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("passphrase-protected and there is no terminal"),
+        "{}",
+        show(&out)
+    );
+
+    // On a terminal the passphrase is asked once and the key logs in.
+    let (rc, text) = on_terminal(
+        &home,
+        &args(&[]),
+        &[("Enter passphrase for key", "secret phrase")],
+    );
+    assert_eq!(rc, 0, "{text}");
+    assert_eq!(text.matches("Enter passphrase").count(), 1, "{text}");
+    assert_eq!(who(&s.0, "h13").as_deref(), Some(USER));
+
+    // -k asks for the login password (the key is moved away); -K for sudo's, and an empty
+    // answer to -K reuses the SSH password, as in Ansible.
+    std::fs::rename(&key, s.0.join("parked_key")).expect("park key");
+    let _ = std::fs::remove_file(s.0.join("h13.who"));
+    let (rc, text) = on_terminal(
+        &home,
+        &args(&["-k", "-b", "-K"]),
+        &[("SSH password:", PASSWORD), ("BECOME password", "")],
+    );
+    assert_eq!(rc, 0, "{text}");
+    assert_eq!(who(&s.0, "h13").as_deref(), Some("root"));
+    assert!(!text.contains(PASSWORD), "a password was echoed: {text}");
+
+    // -k without a terminal is an options error before anything runs.
+    let out = run(&home, &inv, &pb, &["-k"]);
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("-k needs a terminal"),
+        "{}",
+        show(&out)
+    );
 }

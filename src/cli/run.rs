@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Ask for the become password (needs a terminal).
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
+    /// Ask for the SSH login password (needs a terminal).
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
     /// The SSH key to log in with (after `ansible_ssh_private_key_file`).
     #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
     pub private_key: Option<PathBuf>,
@@ -83,6 +86,10 @@ pub struct RunArgs {
     /// Run handlers even for hosts that failed.
     #[arg(long)]
     pub force_handlers: bool,
+    /// Write the names of the hosts that failed or were unreachable to FILE, one per line,
+    /// for `--limit @FILE` (Ansible's retry file).
+    #[arg(long, value_name = "FILE")]
+    pub retry_file: Option<PathBuf>,
     /// More output (-v results, -vv ... more detail).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -183,19 +190,25 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     if args.list_hosts || args.list_tasks || args.list_tags {
         return listing(args, &playbooks, &mut loader, limit.as_deref(), &extra);
     }
+    let mut ssh = crate::connection::ssh::SshOptions::from_env();
+    if args.ask_pass {
+        ssh.password = Some(ask("SSH password: ", "-k")?);
+    }
     let become_password = if args.ask_become_pass {
-        Some(
-            rpassword::prompt_password("BECOME password: ").map_err(|e| {
-                Failure::new(
-                    exit::OPTIONS,
-                    format!("-K needs a terminal to ask for the become password: {e}"),
-                )
-            })?,
-        )
+        // As Ansible, an empty answer to -K means "the same as the SSH password".
+        let prompt = if args.ask_pass {
+            "BECOME password[defaults to SSH password]: "
+        } else {
+            "BECOME password: "
+        };
+        let answer = ask(prompt, "-K")?;
+        Some(match (&ssh.password, answer.is_empty()) {
+            (Some(p), true) => p.clone(),
+            _ => answer,
+        })
     } else {
         None
     };
-    let mut ssh = crate::connection::ssh::SshOptions::from_env();
     ssh.private_key = args.private_key.clone();
     ssh.timeout = args.timeout;
     if let Some(p) = &args.host_key_checking {
@@ -231,12 +244,19 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     let mut cb = Human::new(args.verbose, args.diff);
     let mut code = exit::OK;
     let mut stats_all = crate::executor::Stats::default();
+    let mut retry = std::collections::BTreeSet::new();
     for pb in &playbooks {
         let exec = Executor::new(opts.clone(), &mut loader, &mut cb);
         let stats = runtime.block_on(exec.run(pb));
         for (h, s) in stats.hosts {
+            if s.failed > 0 || s.unreachable > 0 {
+                retry.insert(h.clone());
+            }
             stats_all.hosts.insert(h, s);
         }
+    }
+    if let Some(path) = &args.retry_file {
+        write_retry_file(path, &retry)?;
     }
     let c = stats_all.exit_code();
     if c != 0 {
@@ -247,6 +267,42 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     } else {
         Err(Failure::new(code, String::new()))
     }
+}
+
+/// Asks for a secret on the terminal; without one (CI, a pipe) that is an options error
+/// rather than a hang.
+fn ask(prompt: &str, flag: &str) -> Result<String, Failure> {
+    use std::io::IsTerminal;
+    let refuse = |why: String| {
+        Failure::new(
+            exit::OPTIONS,
+            format!("{flag} needs a terminal to ask for the password: {why}"),
+        )
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refuse("standard input is not a terminal".into()));
+    }
+    rpassword::prompt_password(prompt).map_err(|e| refuse(e.to_string()))
+}
+
+/// As Ansible, a retry file is written only when some host failed or was unreachable (a file
+/// from an earlier run stays as it was otherwise), sorted by name.
+fn write_retry_file(
+    path: &std::path::Path,
+    hosts: &std::collections::BTreeSet<String>,
+) -> Result<(), Failure> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let text: String = hosts.iter().map(|h| format!("{h}\n")).collect();
+    std::fs::write(path, text).map_err(|e| {
+        Failure::new(
+            exit::ERROR,
+            format!("could not write the retry file {}: {e}", path.display()),
+        )
+    })?;
+    println!("\tto retry, use: --limit @{}\n", path.display());
+    Ok(())
 }
 
 fn item_tasks(items: &[Item], out: &mut Vec<(String, Vec<String>)>, inherited: &[String]) {

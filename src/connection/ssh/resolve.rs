@@ -16,6 +16,8 @@ pub struct SshOptions {
     pub remote_user: Option<String>,
     pub private_key: Option<PathBuf>,
     pub timeout: Option<u64>,
+    /// `-k/--ask-pass`: the login password for hosts whose variables give none.
+    pub password: Option<String>,
     /// `--host-key-checking`, else `ANSIBLE_HOST_KEY_CHECKING`.
     pub host_key_checking: Option<String>,
     /// The controller's HOME and user, for `~` and ssh_config tokens.
@@ -143,7 +145,8 @@ pub fn target(
             "ansible_ssh_pass",
             "ansible_ssh_password",
         ],
-    );
+    )
+    .or_else(|| opts.password.clone());
     let timeout = match text(vars, &["ansible_ssh_timeout", "ansible_timeout"]) {
         Some(t) => t.trim().parse::<u64>().map_err(|_| {
             var_err(
