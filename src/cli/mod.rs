@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run playbooks (like `ansible-playbook`).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Load and check playbooks without connecting to any host.
     Validate(validate::ValidateArgs),
     /// Show an inventory as Ansible reads it (like `ansible-inventory`).
