@@ -1,6 +1,6 @@
 //! The `local` connection: commands run on the controller through `/bin/sh -c`.
 
-use super::{ConnError, Connection, Output, RemoteCommand, settle_become};
+use super::{ConnError, Connection, Input, Output, RemoteCommand, Sink, settle_become};
 use async_trait::async_trait;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
@@ -10,30 +10,42 @@ pub struct Local;
 
 #[async_trait]
 impl Connection for Local {
-    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError> {
+    async fn run(
+        &self,
+        cmd: &RemoteCommand,
+        input: Input,
+        sink: Sink<'_>,
+    ) -> Result<Output, ConnError> {
         let text = cmd.shell_text()?;
-        let mut input = Vec::new();
-        if let Some(pw) = cmd.become_.as_ref().and_then(|b| b.password.as_ref()) {
-            input.extend_from_slice(pw.as_bytes());
-            input.push(b'\n');
-        }
-        if let Some(data) = stdin {
-            input.extend(data);
-        }
+        let (head, file) = super::prepare_input(cmd, input).await?;
+        let stdout = match sink {
+            Sink::Memory => Stdio::piped(),
+            Sink::File(path) => Stdio::from(std::fs::File::create(path)?),
+        };
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&text)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
-        if let Some(mut pipe) = child.stdin.take() {
+        let pipe = child.stdin.take();
+        let feed = async move {
+            let Some(mut pipe) = pipe else {
+                return;
+            };
             // A command that exits without reading its input is not an error.
-            let _ = pipe.write_all(&input).await;
-            drop(pipe);
-        }
-        let wait = child.wait_with_output();
+            if pipe.write_all(&head).await.is_ok()
+                && let Some(mut f) = file
+            {
+                let _ = tokio::io::copy(&mut f, &mut pipe).await;
+            }
+        };
+        let wait = async {
+            let ((), out) = tokio::join!(feed, child.wait_with_output());
+            out
+        };
         let out = match cmd.timeout {
             Some(t) => tokio::time::timeout(t, wait)
                 .await

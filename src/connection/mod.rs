@@ -9,6 +9,7 @@ pub mod ssh;
 pub use local::Local;
 
 use async_trait::async_trait;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a command printed and how it ended.
@@ -141,11 +142,74 @@ pub fn settle_become(cmd: &RemoteCommand, out: &mut Output) -> Result<(), ConnEr
     Ok(())
 }
 
+/// What a command reads on its standard input.
+#[derive(Debug, Clone, Default)]
+pub enum Input {
+    #[default]
+    Empty,
+    Bytes(Vec<u8>),
+    /// A controller file, streamed in chunks: a large upload is never held in memory whole.
+    File(PathBuf),
+}
+
+/// Where a command's standard output goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Sink<'a> {
+    /// Collected into `Output::stdout`.
+    #[default]
+    Memory,
+    /// Written to a controller file as it arrives (downloads); `Output::stdout` stays empty.
+    File(&'a Path),
+}
+
+/// A command's stdin made ready before it starts: the bytes to send first (the become
+/// password, in-memory input) and a file to stream after them. A source file that cannot be
+/// opened is an error here, never an empty upload.
+pub(crate) async fn prepare_input(
+    cmd: &RemoteCommand,
+    input: Input,
+) -> Result<(Vec<u8>, Option<tokio::fs::File>), ConnError> {
+    let mut head = Vec::new();
+    if let Some(pw) = cmd.become_.as_ref().and_then(|b| b.password.as_ref()) {
+        head.extend_from_slice(pw.as_bytes());
+        head.push(b'\n');
+    }
+    let file = match input {
+        Input::Empty => None,
+        Input::Bytes(b) => {
+            head.extend(b);
+            None
+        }
+        Input::File(path) => Some(tokio::fs::File::open(&path).await.map_err(|e| {
+            ConnError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
+        })?),
+    };
+    Ok((head, file))
+}
+
+/// Chunk size for streamed input: large enough to keep the channel's window full.
+pub const CHUNK: usize = 64 * 1024;
+
 /// A live link to one host.
 #[async_trait]
 pub trait Connection: Send + Sync {
-    /// Runs one command, feeding `stdin` when given.
-    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError>;
+    /// Runs one command: the become password (when there is one) and then `input` on its
+    /// stdin, its stdout into `sink`.
+    async fn run(
+        &self,
+        cmd: &RemoteCommand,
+        input: Input,
+        sink: Sink<'_>,
+    ) -> Result<Output, ConnError>;
+
+    /// Runs one command, feeding `stdin` when given, collecting its output.
+    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError> {
+        let input = stdin.map_or(Input::Empty, Input::Bytes);
+        self.run(cmd, input, Sink::Memory).await
+    }
 
     /// Whether the host is the controller itself (affects nothing but messages today).
     fn is_local(&self) -> bool {
@@ -174,14 +238,15 @@ pub const VALIDATE_MARKER: &str = "__kiln_validate_failed__";
 /// unless `opts` changes them.
 pub async fn put(
     conn: &dyn Connection,
-    content: Vec<u8>,
+    content: Input,
     dest: &str,
     opts: &PutOptions,
     become_: Option<Become>,
 ) -> Result<Output, ConnError> {
-    conn.exec(
+    conn.run(
         &RemoteCommand::new(put_script(dest, opts)).with_become(become_),
-        Some(content),
+        content,
+        Sink::Memory,
     )
     .await
 }
@@ -212,13 +277,19 @@ fn put_script(dest: &str, opts: &PutOptions) -> String {
     s
 }
 
-/// Reads a remote file whole.
-pub async fn get(
+/// Downloads a remote file into the controller file `local` as it arrives, so its size is
+/// not bounded by memory. The caller picks `local` (a temp file it renames when done).
+pub async fn get_to_file(
     conn: &dyn Connection,
     src: &str,
+    local: &Path,
     become_: Option<Become>,
 ) -> Result<Output, ConnError> {
     let script = format!("cat {}", quote::quote(src));
-    conn.exec(&RemoteCommand::new(script).with_become(become_), None)
-        .await
+    conn.run(
+        &RemoteCommand::new(script).with_become(become_),
+        Input::Empty,
+        Sink::File(local),
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use super::fileattrs::{
 };
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Diff, Module, TaskCx, TaskResult};
-use crate::connection::{BACKUP_MARKER, PutOptions, VALIDATE_MARKER, quote};
+use crate::connection::{BACKUP_MARKER, Input, PutOptions, VALIDATE_MARKER, quote};
 use crate::try_conn;
 use crate::yaml::Value;
 use async_trait::async_trait;
@@ -73,7 +73,7 @@ impl Module for Copy {
                 // Ansible writes non-string content as JSON.
                 other => crate::output::json::to_string(other, None).into_bytes(),
             };
-            return write_content(cx, &args, bytes, &dest, None).await;
+            return write_content(cx, &args, Source::Bytes(bytes), &dest, None).await;
         }
         let src = args.str("src").unwrap_or_default();
         let Some(path) = cx.search.find("files", &src) else {
@@ -84,14 +84,15 @@ impl Module for Copy {
         if path.is_dir() {
             return copy_dir(cx, &args, &path, &src, &dest).await;
         }
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                return TaskResult::failed(format!("could not read `{}`: {e}", path.display()));
-            }
-        };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let mut r = write_content(cx, &args, bytes, &dest, name.as_deref()).await;
+        let mut r = write_content(
+            cx,
+            &args,
+            Source::File(path.clone()),
+            &dest,
+            name.as_deref(),
+        )
+        .await;
         r.data
             .insert(Value::str("src"), Value::str(path.display().to_string()));
         r
@@ -125,16 +126,8 @@ async fn copy_dir(cx: &TaskCx<'_>, args: &Args, dir: &Path, src: &str, dest: &st
             };
             try_conn!(cx.sh(mkdir).await);
         }
-        let bytes = match std::fs::read(dir.join(&rel)) {
-            Ok(b) => b,
-            Err(e) => {
-                return TaskResult::failed(format!(
-                    "could not read `{}`: {e}",
-                    dir.join(&rel).display()
-                ));
-            }
-        };
-        let r = write_content(cx, args, bytes, &target.display().to_string(), None).await;
+        let source = Source::File(dir.join(&rel));
+        let r = write_content(cx, args, source, &target.display().to_string(), None).await;
         if r.failed || r.unreachable {
             return r;
         }
@@ -162,20 +155,101 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-pub fn sha1_hex(bytes: &[u8]) -> String {
-    let digest = Sha1::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Content larger than this is not shown in diffs (Ansible's limit is similar in spirit).
+const DIFF_MAX: u64 = 1_048_576;
+
+/// New content for a file: made on the controller (`content`, templates) or a controller
+/// file, which is read in chunks and streamed, never loaded whole.
+pub enum Source {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// What is known of a source before writing: its size and checksums.
+struct Summary {
+    size: u64,
+    /// SHA-1, which Ansible reports as `checksum`.
+    sha1: String,
+    /// SHA-256, compared with the host's file to skip a transfer.
+    sha256: String,
+}
+
+impl Source {
+    fn summarize(&self) -> std::io::Result<Summary> {
+        let mut sha1 = Sha1::new();
+        let mut sha256 = sha2::Sha256::new();
+        let size = match self {
+            Source::Bytes(b) => {
+                sha1.update(b);
+                sha256.update(b);
+                b.len() as u64
+            }
+            Source::File(path) => {
+                use std::io::Read;
+                let mut f = std::fs::File::open(path)?;
+                let mut buf = vec![0u8; crate::connection::CHUNK];
+                let mut size = 0u64;
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    sha1.update(&buf[..n]);
+                    sha256.update(&buf[..n]);
+                    size += n as u64;
+                }
+                size
+            }
+        };
+        Ok(Summary {
+            size,
+            sha1: hex(&sha1.finalize()),
+            sha256: hex(&sha256.finalize()),
+        })
+    }
+
+    /// The content as text for a diff, when it is small enough to show.
+    fn diff_text(&self, size: u64) -> Option<String> {
+        if size > DIFF_MAX {
+            return None;
+        }
+        match self {
+            Source::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Source::File(p) => std::fs::read(p)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        }
+    }
+
+    fn into_input(self) -> Input {
+        match self {
+            Source::Bytes(b) => Input::Bytes(b),
+            Source::File(p) => Input::File(p),
+        }
+    }
+}
+
+/// The host's SHA-256 of `"$p"` (empty when it is no regular file or no tool computes it):
+/// GNU and busybox `sha256sum`, then BSD and macOS tools.
+const REMOTE_SHA256: &str = "if [ -f \"$p\" ]; then { sha256sum \"$p\" 2>/dev/null || shasum -a 256 \"$p\" 2>/dev/null ||      openssl dgst -sha256 -r \"$p\" 2>/dev/null; } | cut -c1-64; else echo; fi";
 
 /// The shared write path of `copy` and `template`: compare, then write atomically with the
 /// requested attributes, honouring force, backup, validate, check and diff mode.
 pub async fn write_content(
     cx: &TaskCx<'_>,
     args: &Args,
-    content: Vec<u8>,
+    content: Source,
     dest: &str,
     src_name: Option<&str>,
 ) -> TaskResult {
+    let summary = match content.summarize() {
+        Ok(s) => s,
+        Err(e) => return TaskResult::failed(format!("could not read the source: {e}")),
+    };
     let qd = quote::quote(dest);
     // One round trip: is dest a directory, the state of the real target, and its checksum.
     let target_expr = match src_name {
@@ -186,7 +260,7 @@ pub async fn write_content(
         None => format!("p={qd}"),
     };
     let query = format!(
-        "{target_expr}; echo \"$p\"; {}; if [ -f \"$p\" ]; then sha1sum \"$p\" | cut -c1-40; else echo; fi; \
+        "{target_expr}; echo \"$p\"; {}; {REMOTE_SHA256}; \
          [ -d \"$(dirname \"$p\")\" ] && echo parent || echo noparent",
         stat_script("$p").replace("'$p'", "\"$p\"")
     );
@@ -215,10 +289,9 @@ pub async fn write_content(
             parent_of(&target)
         ));
     }
-    let local_sum = sha1_hex(&content);
     let exists = state.kind != PathKind::Absent;
     // A missing file is always written; an existing one only when it differs and `force`.
-    let content_changes = !exists || (remote_sum != local_sum && args.bool("force"));
+    let content_changes = !exists || (remote_sum != summary.sha256 && args.bool("force"));
     let owner = args.str("owner");
     let group = args.str("group");
     let mode = args.get("mode").filter(|m| m.as_str() != Some("preserve"));
@@ -255,7 +328,7 @@ pub async fn write_content(
                 after_header: src_name
                     .map_or_else(|| "dynamically generated".to_string(), str::to_string),
                 before,
-                after: String::from_utf8_lossy(&content).into_owned(),
+                after: content.diff_text(summary.size).unwrap_or_default(),
             });
         }
         if !cx.check_mode {
@@ -264,7 +337,7 @@ pub async fn write_content(
                 on_temp,
                 backup: args.bool("backup"),
             };
-            let out = try_conn!(cx.put(content.clone(), &target, &opts).await);
+            let out = try_conn!(cx.put(content.into_input(), &target, &opts).await);
             let stdout = out.stdout_text();
             if stdout.contains(VALIDATE_MARKER) {
                 return TaskResult::failed(format!(
@@ -316,8 +389,8 @@ pub async fn write_content(
         result,
         &target,
         &state,
-        &local_sum,
-        content.len(),
+        &summary.sha1,
+        summary.size,
         final_mode,
         owner,
         group,
@@ -330,7 +403,7 @@ fn finish(
     target: &str,
     state: &PathState,
     sum: &str,
-    size: usize,
+    size: u64,
     mode: u32,
     owner: Option<String>,
     group: Option<String>,

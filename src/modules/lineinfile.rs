@@ -5,7 +5,7 @@
 use super::fileattrs::{attr_changes, parse_stat, stat_script};
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Diff, Module, TaskCx, TaskResult};
-use crate::connection::{BACKUP_MARKER, PutOptions, VALIDATE_MARKER, quote};
+use crate::connection::{BACKUP_MARKER, Input, PutOptions, VALIDATE_MARKER, quote};
 use crate::try_conn;
 use crate::yaml::Value;
 use async_trait::async_trait;
@@ -444,7 +444,7 @@ impl Module for LineInFile {
                 on_temp,
                 backup: args.bool("backup") && exists,
             };
-            let out = try_conn!(cx.put(after.into_bytes(), &path, &opts).await);
+            let out = try_conn!(cx.put(Input::Bytes(after.into_bytes()), &path, &opts).await);
             let stdout = out.stdout_text();
             if stdout.contains(VALIDATE_MARKER) {
                 return TaskResult::failed(format!(

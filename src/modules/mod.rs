@@ -7,6 +7,7 @@ mod command;
 mod copy;
 mod debug;
 mod fail;
+mod fetch;
 mod file;
 mod fileattrs;
 mod lineinfile;
@@ -14,6 +15,7 @@ mod ping;
 mod registry;
 mod result;
 mod set_fact;
+mod slurp;
 pub mod spec;
 mod stat;
 mod template;
@@ -82,10 +84,15 @@ impl TaskCx<'_> {
         self.conn.exec(&cmd, Some(stdin)).await
     }
 
+    /// Streams a host's file into the controller file `local`.
+    pub async fn download(&self, src: &str, local: &Path) -> Result<Output, ConnError> {
+        connection::get_to_file(self.conn, src, local, self.become_.clone()).await
+    }
+
     /// Writes a file atomically on the host.
     pub async fn put(
         &self,
-        content: Vec<u8>,
+        content: connection::Input,
         dest: &str,
         opts: &connection::PutOptions,
     ) -> Result<Output, ConnError> {

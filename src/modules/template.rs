@@ -1,7 +1,7 @@
 //! `template`: render a Jinja template from `templates/` on the controller, then write it
 //! like `copy` (checksum compare, atomic write, attributes, backup, validate).
 
-use super::copy::{FILE_COMMON, write_content};
+use super::copy::{FILE_COMMON, Source, write_content};
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
 use crate::yaml::Value;
@@ -78,7 +78,14 @@ impl Module for Template {
             rendered.replace('\n', &newline)
         };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let mut r = write_content(cx, &args, rendered.into_bytes(), &dest, name.as_deref()).await;
+        let mut r = write_content(
+            cx,
+            &args,
+            Source::Bytes(rendered.into_bytes()),
+            &dest,
+            name.as_deref(),
+        )
+        .await;
         r.data
             .insert(Value::str("src"), Value::str(full.display().to_string()));
         r

@@ -2,7 +2,9 @@
 //! a channel on it. A session that dropped between commands is opened again transparently.
 
 use super::known_hosts::{self, Policy, Verdict};
-use crate::connection::{ConnError, Connection, Output, RemoteCommand, settle_become};
+use crate::connection::{
+    CHUNK, ConnError, Connection, Input, Output, RemoteCommand, Sink, prepare_input, settle_become,
+};
 use async_trait::async_trait;
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentIdentity;
@@ -13,6 +15,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Everything needed to reach one host, resolved from inventory variables, options and
 /// ssh_config (see `resolve.rs`).
@@ -401,11 +404,13 @@ impl Ssh {
         Ok(s)
     }
 
-    async fn run(
+    async fn run_on(
         &self,
         session: &Session,
         text: &str,
-        input: Vec<u8>,
+        head: Vec<u8>,
+        file: Option<tokio::fs::File>,
+        sink: Sink<'_>,
     ) -> Result<Output, ConnError> {
         let dropped = |e: russh::Error| {
             ConnError::Unreachable(format!(
@@ -413,22 +418,50 @@ impl Ssh {
                 self.target.alias
             ))
         };
+        let mut local = match sink {
+            Sink::Memory => None,
+            Sink::File(path) => Some(tokio::fs::File::create(path).await?),
+        };
         let channel = session.channel_open_session().await.map_err(dropped)?;
         channel.exec(true, text.as_bytes()).await.map_err(dropped)?;
         let (mut read, write) = channel.split();
         let feed = async move {
-            // A command that exits without reading its input is not an error.
-            if !input.is_empty() {
-                let _ = write.data(&input[..]).await;
+            // A command that exits without reading its input is not an error, so write
+            // failures only end the feeding. `data` waits for the channel's window: a large
+            // file goes out a chunk at a time.
+            if write.data(&head[..]).await.is_ok()
+                && let Some(mut f) = file
+            {
+                let mut buf = vec![0u8; CHUNK];
+                loop {
+                    match f.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if write.data(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
             }
             let _ = write.eof().await;
         };
         let collect = async {
             let mut out = Output::default();
             let mut status = None;
+            let mut write_error = None;
             while let Some(msg) = read.wait().await {
                 match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::Data { data } => match local.as_mut() {
+                        None => out.stdout.extend_from_slice(&data),
+                        Some(f) => {
+                            if write_error.is_none()
+                                && let Err(e) = f.write_all(&data).await
+                            {
+                                write_error = Some(e);
+                            }
+                        }
+                    },
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
                         out.stderr.extend_from_slice(&data)
                     }
@@ -442,15 +475,24 @@ impl Ssh {
                     _ => {}
                 }
             }
-            (out, status)
+            if let Some(f) = local.as_mut()
+                && write_error.is_none()
+                && let Err(e) = f.flush().await
+            {
+                write_error = Some(e);
+            }
+            (out, status, write_error)
         };
-        let ((), (mut out, status)) = tokio::join!(feed, collect);
+        let ((), (mut out, status, write_error)) = tokio::join!(feed, collect);
         let Some(rc) = status else {
             return Err(ConnError::Unreachable(format!(
                 "the connection to {} dropped while a command ran",
                 self.target.alias
             )));
         };
+        if let Some(e) = write_error {
+            return Err(ConnError::Io(e));
+        }
         out.rc = rc;
         Ok(out)
     }
@@ -458,18 +500,16 @@ impl Ssh {
 
 #[async_trait]
 impl Connection for Ssh {
-    async fn exec(&self, cmd: &RemoteCommand, stdin: Option<Vec<u8>>) -> Result<Output, ConnError> {
+    async fn run(
+        &self,
+        cmd: &RemoteCommand,
+        input: Input,
+        sink: Sink<'_>,
+    ) -> Result<Output, ConnError> {
         let text = cmd.shell_text()?;
-        let mut input = Vec::new();
-        if let Some(pw) = cmd.become_.as_ref().and_then(|b| b.password.as_ref()) {
-            input.extend_from_slice(pw.as_bytes());
-            input.push(b'\n');
-        }
-        if let Some(data) = stdin {
-            input.extend(data);
-        }
+        let (head, file) = prepare_input(cmd, input).await?;
         let session = self.session().await?;
-        let running = self.run(&session, &text, input);
+        let running = self.run_on(&session, &text, head, file, sink);
         let mut out = match cmd.timeout {
             Some(t) => tokio::time::timeout(t, running)
                 .await
