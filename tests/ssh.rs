@@ -645,3 +645,165 @@ fn terminal_prompts_for_key_passphrase_and_passwords() {
         show(&out)
     );
 }
+
+/// kiln's exit status and its peak resident memory in KiB, measured by the kernel
+/// (`getrusage` of the child, through Python so no extra tool is needed).
+fn run_measured(home: &Home, args: &[&str]) -> (Output, u64) {
+    let mut c = Command::new("python3");
+    c.args([
+        "-c",
+        "import resource, subprocess, sys\n\
+         r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+         sys.stdout.buffer.write(r.stdout)\n\
+         sys.stderr.buffer.write(r.stderr)\n\
+         sys.stderr.write('\\nmaxrss=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+         sys.exit(r.returncode)",
+        env!("CARGO_BIN_EXE_kiln"),
+    ])
+    .args(args)
+    .env("HOME", &home.dir)
+    .env_remove("SSH_AUTH_SOCK")
+    .env_remove("ANSIBLE_HOST_KEY_CHECKING")
+    .env("NO_COLOR", "1");
+    let out = c.output().expect("python3");
+    let rss = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    (out, rss)
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    stdout(&out).chars().take(64).collect()
+}
+
+fn inode_of(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0)
+}
+
+#[test]
+fn large_files_stream_both_ways_and_unchanged_files_are_not_sent() {
+    require();
+    let s = Scratch::new("files");
+    let home = Home::new(&s.0);
+    let sshd = Sshd::start(&s.0, &["127.0.0.14"], &[home.public_key.as_str()], false);
+    home.trust(&sshd);
+    let inv = inventory(&s.0, &[("h14", "127.0.0.14")], sshd.port, "");
+
+    // 192 MiB of varied bytes: far more than kiln may hold in memory.
+    let big = s.0.join("big.bin");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 201326592 /dev/urandom > {}",
+            big.display()
+        ))
+        .status()
+        .expect("make big file");
+    assert!(made.success());
+    let want = sha256_of(&big);
+    let remote = s.0.join("remote");
+    std::fs::create_dir(&remote).expect("mkdir");
+    std::fs::set_permissions(&remote, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let fetched = s.0.join("fetched");
+    let pb = write(
+        &s.0,
+        "files.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - copy: {{src: '{big}', dest: '{remote}/big.bin', mode: '0640'}}\n\
+             \x20   - fetch: {{src: '{remote}/big.bin', dest: '{fetched}'}}\n\
+             \x20   - fetch: {{src: '{remote}/big.bin', dest: '{fetched}/flat/', flat: true}}\n\
+             \x20   - copy: {{content: \"small\\n\", dest: '{remote}/small.txt'}}\n\
+             \x20   - slurp: {{src: '{remote}/small.txt'}}\n\
+             \x20     register: slurped\n\
+             \x20   - copy: {{content: \"{{{{ slurped.content | b64decode }}}}\", dest: '{remote}/slurped.txt'}}\n\
+             \x20   - fetch: {{src: '{remote}/nothing-here', dest: '{fetched}', fail_on_missing: false}}\n",
+            big = big.display(),
+            remote = remote.display(),
+            fetched = fetched.display(),
+        ),
+    );
+    let inv_s = inv.display().to_string();
+    let pb_s = pb.display().to_string();
+    let (out, rss) = run_measured(&home, &["run", "-i", &inv_s, &pb_s]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(sha256_of(&remote.join("big.bin")), want);
+    assert_eq!(
+        sha256_of(
+            &fetched
+                .join("h14")
+                .join(remote.strip_prefix("/").unwrap_or(&remote))
+                .join("big.bin")
+        ),
+        want
+    );
+    assert_eq!(sha256_of(&fetched.join("flat/big.bin")), want);
+    assert_eq!(
+        std::fs::read_to_string(remote.join("slurped.txt"))
+            .ok()
+            .as_deref(),
+        Some("small\n")
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(remote.join("big.bin"))
+            .expect("stat")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o640);
+    // Streamed, not buffered: well under the file's 192 MiB.
+    assert!(rss < 64 * 1024, "kiln peaked at {rss} KiB moving 192 MiB");
+    // No temp file is left beside either destination.
+    let leftovers = |d: &Path| {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".kiln"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(leftovers(&remote), 0);
+    assert_eq!(leftovers(&fetched.join("flat")), 0);
+    assert_eq!(recap(&out)["h14"][1], 5, "{}", show(&out));
+
+    // The rerun sends and fetches nothing: checksums match, the files are the same inodes.
+    let before = (
+        inode_of(&remote.join("big.bin")),
+        inode_of(&fetched.join("flat/big.bin")),
+    );
+    let (out, _) = run_measured(&home, &["run", "-i", &inv_s, &pb_s]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(recap(&out)["h14"][1], 0, "{}", show(&out));
+    assert_eq!(
+        before,
+        (
+            inode_of(&remote.join("big.bin")),
+            inode_of(&fetched.join("flat/big.bin"))
+        )
+    );
+
+    // A missing file fails the task when fail_on_missing is left at true.
+    let missing = write(
+        &s.0,
+        "missing.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - fetch: {{src: /nonexistent/x, dest: '{}'}}\n",
+            fetched.display()
+        ),
+    );
+    let out = run(&home, &inv, &missing, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("the remote file does not exist"),
+        "{}",
+        show(&out)
+    );
+}
