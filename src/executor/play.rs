@@ -701,6 +701,21 @@ impl Executor<'_> {
                 },
                 None => String::new(),
             };
+            // Ansible takes whole seconds; 0 (or nothing) means no limit.
+            let timeout = match scope.pick(|c| c.timeout.as_ref()) {
+                None => Ok(None),
+                Some(v) => match self.templar.template(v, &vars) {
+                    Ok(Value::Int(n)) => Ok(u64::try_from(n).ok().filter(|n| *n > 0)),
+                    Ok(Value::Str(t)) if t.trim().parse::<u64>().is_ok() => {
+                        Ok(t.trim().parse::<u64>().ok().filter(|n| *n > 0))
+                    }
+                    Ok(other) => Err(format!(
+                        "`timeout` must be a whole number of seconds, not `{}`",
+                        crate::yaml::python_str(&other)
+                    )),
+                    Err(e) => Err(e.to_string()),
+                },
+            };
             let conn = self.hosts.get(h).and_then(|s| s.conn.clone());
             let missing_conn = conn.is_none();
             jobs.push(Job {
@@ -712,6 +727,7 @@ impl Executor<'_> {
                 diff,
                 env,
                 whens: whens.clone(),
+                timeout,
             });
             flags.push((h.clone(), no_log, ignore_errors, missing_conn));
         }

@@ -20,6 +20,8 @@ pub struct Job {
     pub diff: bool,
     pub env: String,
     pub whens: Vec<Value>,
+    /// The task's `timeout` in seconds, or why its value is unusable.
+    pub timeout: Result<Option<u64>, String>,
 }
 
 /// What running the task on one host produced.
@@ -381,5 +383,24 @@ async fn run_module(
         search,
         env: job.env.clone(),
     };
-    module.run(&cx, args).await
+    let secs = match &job.timeout {
+        Err(e) => return TaskResult::failed(e.clone()),
+        Ok(None) => return module.run(&cx, args).await,
+        Ok(Some(secs)) => *secs,
+    };
+    // Dropping the module's future closes its channel: the command on the host loses its
+    // session as with Ansible's alarm.
+    match tokio::time::timeout(Duration::from_secs(secs), module.run(&cx, args)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut timedout = Map::new();
+            timedout.insert(
+                Value::str("frame"),
+                Value::str("Configure `DISPLAY_TRACEBACK` to see a traceback on timeout errors."),
+            );
+            timedout.insert(Value::str("period"), Value::Int(i128::from(secs)));
+            TaskResult::failed(format!("Task failed: Timed out after {secs} second(s)."))
+                .with("timedout", Value::Map(timedout))
+        }
+    }
 }

@@ -36,7 +36,13 @@ impl Human {
         let controller = crate::modules::lookup(event.action).is_some_and(|m| m.controller_only());
         let kind = if controller { "Action" } else { "Module" };
         let msg = r.msg.as_deref().unwrap_or("");
-        let mut block = format!("[ERROR]: Task failed: {kind} failed: {msg}");
+        // Failures of the task itself (a timeout) rather than of its module or action
+        // already say so, as in Ansible.
+        let mut block = if msg.starts_with("Task failed: ") {
+            format!("[ERROR]: {msg}")
+        } else {
+            format!("[ERROR]: Task failed: {kind} failed: {msg}")
+        };
         let span = r.origin.as_ref().map(|(s, _)| s).or(event.span);
         if let Some(span) = span {
             // Absolute, as Ansible names the file of a task's origin.

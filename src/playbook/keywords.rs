@@ -30,6 +30,7 @@ pub const TASK_SUPPORTED: &[&str] = &[
     "when",
     "with_items",
     "with_list",
+    "timeout",
 ];
 
 pub const TASK_KNOWN: &[&str] = &[
@@ -49,7 +50,6 @@ pub const TASK_KNOWN: &[&str] = &[
     "remote_user",
     "run_once",
     "throttle",
-    "timeout",
 ];
 
 pub const BLOCK_SUPPORTED: &[&str] = &[
@@ -69,6 +69,7 @@ pub const BLOCK_SUPPORTED: &[&str] = &[
     "tags",
     "vars",
     "when",
+    "timeout",
 ];
 
 pub const BLOCK_KNOWN: &[&str] = &[
@@ -86,7 +87,6 @@ pub const BLOCK_KNOWN: &[&str] = &[
     "remote_user",
     "run_once",
     "throttle",
-    "timeout",
 ];
 
 pub const PLAY_SUPPORTED: &[&str] = &[
@@ -113,6 +113,7 @@ pub const PLAY_SUPPORTED: &[&str] = &[
     "tasks",
     "vars",
     "vars_files",
+    "timeout",
 ];
 
 pub const PLAY_KNOWN: &[&str] = &[
@@ -132,7 +133,6 @@ pub const PLAY_KNOWN: &[&str] = &[
     "serial",
     "strategy",
     "throttle",
-    "timeout",
     "vars_prompt",
 ];
 

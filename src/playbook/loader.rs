@@ -404,6 +404,7 @@ fn load_common(c: &mut Common, key: &str, v: &Node) -> Result<()> {
         "diff" => c.diff = Some(val),
         "no_log" => c.no_log = Some(val),
         "environment" => c.environment = Some(val),
+        "timeout" => c.timeout = Some(val),
         _ => {}
     }
     Ok(())
@@ -835,7 +836,7 @@ fn load_role(item: &Node, dir: &Path, top_dir: &Path) -> Result<(Arc<Role>, Vec<
         let key = key_of(k)?;
         match key.as_str() {
             "when" | "tags" | "become" | "become_user" | "become_method" | "become_flags"
-            | "ignore_errors" | "no_log" | "check_mode" | "diff" | "environment" => {
+            | "ignore_errors" | "no_log" | "check_mode" | "diff" | "environment" | "timeout" => {
                 load_common(&mut common, &key, v)?
             }
             "vars" => match v.to_value() {

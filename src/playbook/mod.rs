@@ -38,6 +38,8 @@ pub struct Common {
     pub diff: Option<Value>,
     pub no_log: Option<Value>,
     pub environment: Option<Value>,
+    /// Seconds a task's action may take before it is stopped and fails.
+    pub timeout: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
