@@ -36,6 +36,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("cli.yml", &["--list-tags"]),
     ("cli.yml", &["--syntax-check"]),
     ("failing.yml", &[]),
+    ("meta.yml", &[]),
 ];
 
 /// Groups each host's report (its status line and the indented result below it) and sorts

@@ -540,8 +540,13 @@ fn the_core_module_playbook_over_ssh_matches_the_local_run() {
 /// its prompt has appeared. Returns the exit code and everything the terminal showed.
 fn on_terminal(home: &Home, args: &[String], answers: &[(&str, &str)]) -> (i32, String) {
     const DRIVER: &str = r#"
-import json, os, pty, sys
+import json, os, pty, sys, termios, time
 argv, answers = json.loads(sys.argv[1])
+def echo_off(fd):
+    # Type only once the program has turned echo off, as a person would after the prompt.
+    deadline = time.time() + 5
+    while time.time() < deadline and termios.tcgetattr(fd)[3] & termios.ECHO:
+        time.sleep(0.01)
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(argv[0], argv)
@@ -555,6 +560,7 @@ while True:
         break
     seen += data
     if answers and answers[0][0].encode() in seen[mark:]:
+        echo_off(fd)
         os.write(fd, (answers.pop(0)[1] + "\n").encode())
         mark = len(seen)
 _, status = os.waitpid(pid, 0)
@@ -806,4 +812,43 @@ fn large_files_stream_both_ways_and_unchanged_files_are_not_sent() {
         "{}",
         show(&out)
     );
+}
+
+#[test]
+fn one_connection_per_host_until_reset_connection() {
+    require();
+    let s = Scratch::new("reuse");
+    let home = Home::new(&s.0);
+    let sshd = Sshd::start(&s.0, &["127.0.0.15"], &[home.public_key.as_str()], false);
+    home.trust(&sshd);
+    let inv = inventory(&s.0, &[("h15", "127.0.0.15")], sshd.port, "");
+    // Each command's shell is a child of the sshd process serving its connection: the
+    // same parent means the same connection.
+    let out_file = s.0.join("parents");
+    let pb = write(
+        &s.0,
+        "reuse.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: true\n  tasks:\n\
+             \x20   - shell: echo $PPID >> {out}\n\
+             \x20   - copy: {{content: x, dest: '{dir}/x'}}\n\
+             \x20   - shell: echo $PPID >> {out}\n\
+             \x20   - meta: reset_connection\n\
+             \x20   - shell: echo $PPID >> {out}\n\
+             \x20   - meta: noop\n\
+             \x20   - shell: echo $PPID >> {out}\n",
+            out = out_file.display(),
+            dir = s.0.display()
+        ),
+    );
+    let out = run(&home, &inv, &pb, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = std::fs::read_to_string(&out_file).expect("parents");
+    let p: Vec<&str> = text.lines().collect();
+    assert_eq!(p.len(), 4, "{text}");
+    assert_eq!(p[0], p[1], "facts, copy and commands share one connection");
+    assert_ne!(p[1], p[2], "reset_connection opens a new one");
+    assert_eq!(p[2], p[3]);
+    // Meta tasks count for nothing in the recap: facts + 4 shells + copy.
+    assert_eq!(recap(&out)["h15"][0], 6, "{}", show(&out));
 }

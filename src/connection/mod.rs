@@ -211,6 +211,9 @@ pub trait Connection: Send + Sync {
         self.run(cmd, input, Sink::Memory).await
     }
 
+    /// Closes the connection; the next command opens a new one (`meta: reset_connection`).
+    async fn reset(&self) {}
+
     /// Whether the host is the controller itself (affects nothing but messages today).
     fn is_local(&self) -> bool {
         false

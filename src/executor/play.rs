@@ -657,6 +657,23 @@ impl Executor<'_> {
             Err(_) => t.display_name(),
         };
         self.cb.on_task_start(&title, handler);
+        if t.action == "meta" {
+            // Ansible's linear strategy announces these meta tasks once per host.
+            for _ in 1..hosts.len() {
+                self.cb.on_task_start(&title, handler);
+            }
+        }
+        if t.action == "meta"
+            && t.args
+                .get(&Value::str("_raw_params"))
+                .and_then(Value::as_str)
+                == Some("flush_handlers")
+        {
+            // Handlers run in the play's scope, not in the blocks around this task.
+            let root = Scope::default().push(&pcx.play.common);
+            Box::pin(self.flush_handlers(pcx, search, &root)).await;
+            return;
+        }
         let whens: Vec<Value> = scope
             .chain
             .iter()
@@ -744,11 +761,16 @@ impl Executor<'_> {
         let mut outcomes: Vec<Outcome> = Vec::new();
         let action = crate::modules::lookup(&t.action).map_or("", |m| m.name());
         let in_rescue = self.block_depth_rescue.iter().any(|r| *r);
+        // A meta task that worked shows nothing and counts for nothing in the recap.
+        let silent = |r: &TaskResult| action == "meta" && !r.failed && !r.unreachable;
         while let Some(mut o) = stream.next().await {
             if let Some((_, msg)) = conn_missing_msg.iter().find(|(h, _)| *h == o.host)
                 && o.result.unreachable
             {
                 o.result.msg = Some(msg.clone());
+            }
+            if silent(&o.result) {
+                continue;
             }
             let (no_log, ignore_errors) = flags
                 .iter()

@@ -11,6 +11,7 @@ mod fetch;
 mod file;
 mod fileattrs;
 mod lineinfile;
+mod meta;
 mod ping;
 mod registry;
 mod result;

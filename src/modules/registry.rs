@@ -12,6 +12,7 @@ static MODULES: &[&dyn Module] = &[
     &super::fetch::Fetch,
     &super::file::File,
     &super::lineinfile::LineInFile,
+    &super::meta::Meta,
     &super::ping::Ping,
     &super::command::Raw,
     &super::set_fact::SetFact,

@@ -180,7 +180,11 @@ impl ArgSpec {
         let mut unknown = Vec::new();
         for (k, v) in raw {
             let key = k.as_str().unwrap_or_default();
-            if key == "_raw_params" && self.free_form {
+            // Free-form text is taken as is, unless the spec describes it (`meta`'s choices).
+            if key == "_raw_params"
+                && self.free_form
+                && !self.options.iter().any(|o| o.name == "_raw_params")
+            {
                 out.insert(Value::str("_raw_params"), v.clone());
                 continue;
             }

@@ -66,7 +66,6 @@ const ANSIBLE_MODULES: &[&str] = &[
     "include_vars",
     "iptables",
     "known_hosts",
-    "meta",
     "mount_facts",
     "package",
     "package_facts",
@@ -482,6 +481,7 @@ fn load_task(
     let mut task = Task {
         common: Common::default(),
         action: String::new(),
+        written_action: String::new(),
         args: Map::new(),
         register: None,
         notify: Vec::new(),
@@ -661,6 +661,7 @@ fn load_task(
         )
     })?;
     task.action = module.name().to_string();
+    task.written_action = name.clone();
     // Literal arguments are checked now; templated ones again after templating.
     if !contains_template(&Value::Map(args.clone()))
         && let Err(e) = module.spec().validate(module.name(), &args)

@@ -47,6 +47,8 @@ pub struct Task {
     pub common: Common,
     /// The module's short name (`copy` for `ansible.builtin.copy`).
     pub action: String,
+    /// The module's name as written (`ansible.builtin.copy`), which titles an unnamed task.
+    pub written_action: String,
     /// Arguments as written (templated per host at run time).
     pub args: Map,
     pub register: Option<String>,
@@ -73,7 +75,7 @@ impl Task {
             .common
             .name
             .clone()
-            .unwrap_or_else(|| self.action.clone());
+            .unwrap_or_else(|| self.written_action.clone());
         match &self.role {
             Some(r) => format!("{} : {base}", r.name),
             None => base,

@@ -519,6 +519,13 @@ impl Connection for Ssh {
         settle_become(cmd, &mut out)?;
         Ok(out)
     }
+
+    async fn reset(&self) {
+        let old = self.session.lock().await.take();
+        if let Some((s, _via)) = old {
+            let _ = s.disconnect(Disconnect::ByApplication, "", "en").await;
+        }
+    }
 }
 
 impl Drop for Ssh {
