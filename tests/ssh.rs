@@ -852,3 +852,107 @@ fn one_connection_per_host_until_reset_connection() {
     // Meta tasks count for nothing in the recap: facts + 4 shells + copy.
     assert_eq!(recap(&out)["h15"][0], 6, "{}", show(&out));
 }
+
+#[test]
+fn become_on_a_terminal_for_requiretty_and_su() {
+    require();
+    let s = Scratch::new("tty-become");
+    let home = Home::new(&s.0);
+    let sshd = Sshd::start(&s.0, &["127.0.0.16"], &[home.public_key.as_str()], false);
+    home.trust(&sshd);
+    // 3 MiB of varied bytes, to pass binary content through the terminal unchanged.
+    let blob = s.0.join("blob.bin");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c 3145728 /dev/urandom > {}", blob.display()))
+        .status()
+        .expect("make blob");
+    assert!(made.success());
+    let pb = write(
+        &s.0,
+        "tty.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n\
+             \x20   - command: id -un\n      register: who\n      changed_when: false\n\
+             \x20   - copy: {{content: \"{{{{ who.stdout }}}}\\n\", dest: '{dir}/{{{{ inventory_hostname }}}}.who'}}\n\
+             \x20   - copy: {{src: '{blob}', dest: '{dir}/{{{{ inventory_hostname }}}}.blob', owner: root}}\n\
+             \x20   - shell: echo out; echo err >&2; exit 3\n      register: split\n      failed_when: false\n      changed_when: false\n\
+             \x20   - copy: {{content: \"{{{{ split.stdout }}}}|{{{{ split.stderr }}}}|{{{{ split.rc }}}}\", dest: '{dir}/{{{{ inventory_hostname }}}}.split'}}\n",
+            dir = s.0.display(),
+            blob = blob.display()
+        ),
+    );
+    let read = |name: &str| std::fs::read_to_string(s.0.join(name)).ok();
+
+    // sudoers says `requiretty` for this user: kiln retries on a terminal and remembers.
+    let inv = write(
+        &s.0,
+        "tty.ini",
+        &format!(
+            "t16 ansible_host=127.0.0.16 ansible_port={} ansible_user={TTY_USER} ansible_become_password={PASSWORD}\n",
+            sshd.port
+        ),
+    );
+    let out = run(&home, &inv, &pb, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(read("t16.who").as_deref(), Some("root\n"));
+    assert_eq!(read("t16.split").as_deref(), Some("out|err|3"));
+    assert_eq!(sha256_of(&s.0.join("t16.blob")), sha256_of(&blob));
+    assert!(!show(&out).contains(PASSWORD));
+    let again = run(&home, &inv, &pb, &[]);
+    assert_eq!(recap(&again)["t16"][1], 0, "{}", show(&again));
+
+    // A wrong password on the terminal: a clear failure, quickly.
+    let bad = write(
+        &s.0,
+        "tty-bad.ini",
+        &format!(
+            "t16 ansible_host=127.0.0.16 ansible_port={} ansible_user={TTY_USER} ansible_become_password=wrong\n",
+            sshd.port
+        ),
+    );
+    let started = Instant::now();
+    let out = run(&home, &bad, &pb, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("Incorrect sudo password"),
+        "{}",
+        show(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // su reads the target user's password from a terminal only.
+    let su = |pw: &str| {
+        write(
+            &s.0,
+            "su.ini",
+            &format!(
+                "s16 ansible_host=127.0.0.16 ansible_port={} ansible_user={USER} ansible_become_method=su ansible_become_user={OTHER_USER} ansible_become_password={pw}\n",
+                sshd.port
+            ),
+        )
+    };
+    let only_who = write(
+        &s.0,
+        "su.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n\
+             \x20   - command: id -un\n      register: who\n      changed_when: false\n\
+             \x20   - copy: {{content: \"{{{{ who.stdout }}}}\\n\", dest: '{dir}/{{{{ inventory_hostname }}}}.who'}}\n",
+            dir = s.0.display()
+        ),
+    );
+    let out = run(&home, &su(PASSWORD), &only_who, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        read("s16.who").as_deref(),
+        Some(&*format!("{OTHER_USER}\n"))
+    );
+    let out = run(&home, &su("wrong"), &only_who, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("Incorrect su password"),
+        "{}",
+        show(&out)
+    );
+}

@@ -92,6 +92,89 @@ impl RemoteCommand {
     }
 }
 
+/// Markers framing a command that runs on a terminal (become that needs one). Everything
+/// before `start` is the become conversation; the command's stderr, kept apart in a file,
+/// follows its stdout after `stderr`. Random per command, so output cannot fake them.
+#[derive(Debug, Clone)]
+pub struct TtyFrame {
+    pub start: String,
+    pub stderr: String,
+}
+
+impl TtyFrame {
+    pub fn new() -> TtyFrame {
+        use std::hash::BuildHasher;
+        // RandomState is seeded randomly per process and per call.
+        let tag =
+            std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+        TtyFrame {
+            start: format!("__kiln_start_{tag:016x}__"),
+            stderr: format!("__kiln_stderr_{tag:016x}__"),
+        }
+    }
+}
+
+impl Default for TtyFrame {
+    fn default() -> TtyFrame {
+        TtyFrame::new()
+    }
+}
+
+impl RemoteCommand {
+    /// The text for a run on a terminal: become reads its password from the terminal; the
+    /// command's stdin is the first `stdin_len` bytes sent after `frame.start` (a terminal
+    /// has no end of input), and its stderr comes after its stdout and `frame.stderr`.
+    pub fn tty_text(&self, frame: &TtyFrame, stdin_len: u64) -> Result<String, ConnError> {
+        let Some(b) = &self.become_ else {
+            return Err(ConnError::Unsupported(
+                "a terminal is only used for become".into(),
+            ));
+        };
+        let feed = if stdin_len > 0 {
+            format!("head -c {stdin_len} | ( {} )", self.script)
+        } else {
+            format!("( {} ) </dev/null", self.script)
+        };
+        let inner = quote::quote(&format!(
+            "e=$(mktemp) || exit 125; printf '%s\\n' {start}; {feed} 2>\"$e\"; rc=$?; \
+             printf '%s\\n' {err}; cat \"$e\"; rm -f \"$e\"; exit $rc",
+            start = frame.start,
+            err = frame.stderr,
+        ));
+        let user = quote::quote(&b.user);
+        let flags = b.flags.clone().unwrap_or_default();
+        match b.method.as_str() {
+            "sudo" => {
+                let auth = if b.password.is_some() {
+                    format!("-p {}", quote::quote(BECOME_PROMPT))
+                } else {
+                    "-n".to_string()
+                };
+                Ok(format!(
+                    "sudo -H {auth} {flags} -u {user} -- /bin/sh -c {inner}"
+                ))
+            }
+            "su" => Ok(format!(
+                "su {flags} {user} -c {}",
+                quote::quote(&format!("/bin/sh -c {inner}"))
+            )),
+            other => Err(ConnError::Unsupported(format!(
+                "become method `{other}` is not supported"
+            ))),
+        }
+    }
+
+    /// Whether become must talk to a terminal: `su` reads a password from nowhere else.
+    pub fn become_needs_tty(&self) -> bool {
+        self.become_
+            .as_ref()
+            .is_some_and(|b| b.method == "su" && b.password.is_some())
+    }
+}
+
+/// sudo's refusal when sudoers has `requiretty`.
+pub const NEEDS_TTY: &str = "you must have a tty to run sudo";
+
 /// The prompt sudo is told to print, so kiln can tell a password request from output.
 pub const BECOME_PROMPT: &str = "[kiln-become-password]";
 

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 pub const USER: &str = "kilntest";
 /// Its password (password login and sudo).
 pub const PASSWORD: &str = "kiln-test-pw";
-/// A second account, for `become_user`.
+/// A second account, for `become_user` and `su` (same password).
 pub const OTHER_USER: &str = "kilntest2";
+/// An account whose sudoers entry says `requiretty`, password `PASSWORD`.
+pub const TTY_USER: &str = "kilntest3";
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -37,7 +39,7 @@ pub fn require() {
     );
     static USERS: Once = Once::new();
     USERS.call_once(|| {
-        for user in [USER, OTHER_USER] {
+        for user in [USER, OTHER_USER, TTY_USER] {
             if Command::new("id").arg(user).output().is_ok_and(|o| o.status.success()) {
                 continue;
             }
@@ -45,9 +47,10 @@ pub fn require() {
         }
         // A new account is locked (`!`), which sshd refuses even for keys.
         run(Command::new("sh").arg("-c").arg(format!(
-            "echo '{USER}:{PASSWORD}' | chpasswd && usermod -p '*' {OTHER_USER} && \
+            "printf '%s\n' '{USER}:{PASSWORD}' '{OTHER_USER}:{PASSWORD}' '{TTY_USER}:{PASSWORD}' | chpasswd && \
              : > /home/{USER}/.profile && : > /home/{USER}/.bashrc && \
-             echo '{USER} ALL=(ALL:ALL) ALL' > /etc/sudoers.d/kiln-test && chmod 0440 /etc/sudoers.d/kiln-test && \
+             printf '%s\n' '{USER} ALL=(ALL:ALL) ALL' 'Defaults:{TTY_USER} requiretty' '{TTY_USER} ALL=(ALL:ALL) ALL' \
+               > /etc/sudoers.d/kiln-test && chmod 0440 /etc/sudoers.d/kiln-test && \
              mkdir -p /run/sshd && chmod 0755 /run/sshd"
         )));
     });

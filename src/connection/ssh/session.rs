@@ -3,16 +3,18 @@
 
 use super::known_hosts::{self, Policy, Verdict};
 use crate::connection::{
-    CHUNK, ConnError, Connection, Input, Output, RemoteCommand, Sink, prepare_input, settle_become,
+    BECOME_PROMPT, CHUNK, ConnError, Connection, Input, NEEDS_TTY, Output, RemoteCommand, Sink,
+    TtyFrame, prepare_input, settle_become,
 };
 use async_trait::async_trait;
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Disconnect};
+use russh::{ChannelMsg, Disconnect, Pty};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -379,6 +381,8 @@ async fn authenticate(session: &mut Session, t: &SshTarget) -> Result<(), ConnEr
 /// The `ssh` connection to one host.
 pub struct Ssh {
     target: SshTarget,
+    /// Set once sudo has said `requiretty`: later become commands go straight to a terminal.
+    needs_tty: AtomicBool,
     session: tokio::sync::Mutex<Option<(Arc<Session>, Vec<Session>)>>,
 }
 
@@ -386,6 +390,7 @@ impl Ssh {
     pub fn new(target: SshTarget) -> Ssh {
         Ssh {
             target,
+            needs_tty: AtomicBool::new(false),
             session: tokio::sync::Mutex::new(None),
         }
     }
@@ -498,6 +503,197 @@ impl Ssh {
     }
 }
 
+impl Ssh {
+    /// Runs a become command on a terminal, for sudoers' `requiretty` and for `su` with a
+    /// password: the password is typed when the prompt appears (never before: sudo flushes
+    /// early input), the command's stdin is sent once it has started, and its stdout and
+    /// stderr are told apart by the markers of [`TtyFrame`]. The terminal is raw (no echo,
+    /// no line editing, no output translation), so bytes pass unchanged.
+    async fn run_tty(
+        &self,
+        session: &Session,
+        cmd: &RemoteCommand,
+        input: Input,
+        sink: Sink<'_>,
+    ) -> Result<Output, ConnError> {
+        let (stdin_len, bytes, file) = match input {
+            Input::Empty => (0, Vec::new(), None),
+            Input::Bytes(b) => (b.len() as u64, b, None),
+            Input::File(path) => {
+                let f = tokio::fs::File::open(&path).await.map_err(|e| {
+                    ConnError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ))
+                })?;
+                (f.metadata().await?.len(), Vec::new(), Some(f))
+            }
+        };
+        let frame = TtyFrame::new();
+        let text = cmd.tty_text(&frame, stdin_len)?;
+        let Some(b) = cmd.become_.clone() else {
+            return Err(ConnError::Unsupported(
+                "a terminal is only used for become".into(),
+            ));
+        };
+        let dropped = |e: russh::Error| {
+            ConnError::Unreachable(format!(
+                "the connection to {} dropped: {e}",
+                self.target.alias
+            ))
+        };
+        let channel = session.channel_open_session().await.map_err(dropped)?;
+        let raw = [
+            (Pty::ECHO, 0),
+            (Pty::ICANON, 0),
+            (Pty::ISIG, 0),
+            (Pty::IEXTEN, 0),
+            (Pty::IXON, 0),
+            (Pty::ICRNL, 0),
+            (Pty::OPOST, 0),
+        ];
+        channel
+            .request_pty(true, "dumb", 200, 50, 0, 0, &raw)
+            .await
+            .map_err(dropped)?;
+        channel.exec(true, text.as_bytes()).await.map_err(dropped)?;
+        let (mut read, write) = channel.split();
+        let mut write = Some(write);
+        let start = format!("{}\n", frame.start);
+        let mut pre: Vec<u8> = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
+        let mut started = false;
+        let mut answered = 0usize;
+        let mut status = None;
+        let mut feeder = None;
+        let mut stdin = Some((bytes, file));
+        // Become must answer within the connect timeout, as Ansible's become prompt wait.
+        let deadline = tokio::time::Instant::now() + self.target.connect_timeout;
+        loop {
+            let msg = if started {
+                read.wait().await
+            } else {
+                match tokio::time::timeout_at(deadline, read.wait()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        return Err(ConnError::Become(format!(
+                            "Timeout ({}s) waiting for privilege escalation prompt",
+                            self.target.connect_timeout.as_secs()
+                        )));
+                    }
+                }
+            };
+            let Some(msg) = msg else { break };
+            match msg {
+                ChannelMsg::Data { data } if started => body.extend_from_slice(&data),
+                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                    pre.extend_from_slice(&data);
+                    if let Some(pos) = find(&pre, start.as_bytes()) {
+                        started = true;
+                        body.extend_from_slice(&pre[pos + start.len()..]);
+                        pre.truncate(pos);
+                        if let Some(w) = write.take()
+                            && let Some((bytes, file)) = stdin.take()
+                        {
+                            feeder = Some(tokio::spawn(async move {
+                                if w.data(&bytes[..]).await.is_ok()
+                                    && let Some(mut f) = file
+                                {
+                                    let mut buf = vec![0u8; CHUNK];
+                                    while let Ok(n) = f.read(&mut buf).await {
+                                        if n == 0 || w.data(&buf[..n]).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                                w
+                            }));
+                        }
+                        continue;
+                    }
+                    let prompts = if b.method == "sudo" {
+                        count(&pre, BECOME_PROMPT.as_bytes())
+                    } else {
+                        // su's prompt is localised ("Password:", "Passwort:"): a line that
+                        // ends in a colon, waiting for input.
+                        usize::from(String::from_utf8_lossy(&pre).trim_end().ends_with(':'))
+                            .max(answered.min(1))
+                    };
+                    if prompts > answered {
+                        let Some(w) = write.as_ref() else { continue };
+                        if answered > 0 {
+                            // Asked again: the password was refused.
+                            let _ = w.close().await;
+                            return Err(ConnError::Become(format!(
+                                "Incorrect {} password",
+                                b.method
+                            )));
+                        }
+                        let pw = b.password.clone().unwrap_or_default();
+                        let _ = w.data(format!("{pw}\n").as_bytes()).await;
+                        answered = prompts;
+                    }
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
+                ChannelMsg::ExitSignal { .. } => status = Some(-1),
+                _ => {}
+            }
+        }
+        if let Some(f) = feeder {
+            let _ = f.await;
+        }
+        let Some(rc) = status else {
+            return Err(ConnError::Unreachable(format!(
+                "the connection to {} dropped while a command ran",
+                self.target.alias
+            )));
+        };
+        if !started {
+            let said = String::from_utf8_lossy(&pre).replace(BECOME_PROMPT, "");
+            let method = &b.method;
+            if answered > 0
+                && ["Authentication failure", "Sorry", "incorrect password"]
+                    .iter()
+                    .any(|w| said.contains(w))
+            {
+                return Err(ConnError::Become(format!("Incorrect {method} password")));
+            }
+            if said.contains("a password is required") {
+                return Err(ConnError::Become(format!("Missing {method} password")));
+            }
+            return Err(ConnError::Become(format!(
+                "{method} failed: {}",
+                said.trim()
+            )));
+        }
+        let marker = format!("{}\n", frame.stderr);
+        let (stdout, stderr) = match rfind(&body, marker.as_bytes()) {
+            Some(pos) => (body[..pos].to_vec(), body[pos + marker.len()..].to_vec()),
+            None => (body, Vec::new()),
+        };
+        let stdout = match sink {
+            Sink::Memory => stdout,
+            Sink::File(path) => {
+                tokio::fs::write(path, &stdout).await?;
+                Vec::new()
+            }
+        };
+        Ok(Output { rc, stdout, stderr })
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
 #[async_trait]
 impl Connection for Ssh {
     async fn run(
@@ -506,18 +702,35 @@ impl Connection for Ssh {
         input: Input,
         sink: Sink<'_>,
     ) -> Result<Output, ConnError> {
-        let text = cmd.shell_text()?;
-        let (head, file) = prepare_input(cmd, input).await?;
         let session = self.session().await?;
-        let running = self.run_on(&session, &text, head, file, sink);
-        let mut out = match cmd.timeout {
+        let tty = cmd.become_.is_some()
+            && (cmd.become_needs_tty() || self.needs_tty.load(Ordering::Relaxed));
+        let running = async {
+            if tty {
+                return self.run_tty(&session, cmd, input, sink).await;
+            }
+            let text = cmd.shell_text()?;
+            // Kept for a second try on a terminal if sudoers turns out to say `requiretty`.
+            let again = cmd.become_.is_some().then(|| input.clone());
+            let (head, file) = prepare_input(cmd, input).await?;
+            let mut out = self.run_on(&session, &text, head, file, sink).await?;
+            if let Some(input) = again
+                && out.rc != 0
+                && String::from_utf8_lossy(&out.stderr).contains(NEEDS_TTY)
+            {
+                // Nothing ran: sudo refused before starting the command.
+                self.needs_tty.store(true, Ordering::Relaxed);
+                return self.run_tty(&session, cmd, input, sink).await;
+            }
+            settle_become(cmd, &mut out)?;
+            Ok(out)
+        };
+        match cmd.timeout {
             Some(t) => tokio::time::timeout(t, running)
                 .await
-                .map_err(|_| ConnError::Timeout(t))??,
-            None => running.await?,
-        };
-        settle_become(cmd, &mut out)?;
-        Ok(out)
+                .map_err(|_| ConnError::Timeout(t))?,
+            None => running.await,
+        }
     }
 
     async fn reset(&self) {
