@@ -173,3 +173,42 @@ fn diff_mode_shows_the_changes() {
     );
     let _ = std::fs::remove_dir_all(&k);
 }
+
+#[test]
+fn hosts_creating_directories_under_one_new_parent_do_not_collide() {
+    // 40 hosts in parallel make `<root>/shared/deep/<host>`: each finds `shared` and `deep`
+    // missing and creates them; a directory another host made meanwhile is no failure.
+    let k = scratch("mkdir-race");
+    let inv = k.join("inventory.ini");
+    let hosts: String = (1..=40)
+        .map(|i| format!("m{i} ansible_connection=local\n"))
+        .collect();
+    std::fs::write(&inv, format!("[race]\n{hosts}")).expect("write inventory");
+    let play = k.join("mkdir.yml");
+    std::fs::write(
+        &play,
+        "- hosts: race\n  gather_facts: false\n  tasks:\n    - file:\n        path: \"{{ root }}/shared/deep/{{ inventory_hostname }}\"\n        state: directory\n        mode: \"0750\"\n",
+    )
+    .expect("write playbook");
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(k.join("shared"));
+        let out = kiln()
+            .arg("run")
+            .arg(&play)
+            .arg("-i")
+            .arg(&inv)
+            .args(["-f", "40", "-e"])
+            .arg(format!("root={}", k.display()))
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run kiln");
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        let recap = recap(&out);
+        assert_eq!(recap.len(), 40, "{}", stdout(&out));
+        assert!(recap.values().all(|c| c[1] == 1), "{recap:?}");
+        for i in 1..=40 {
+            assert!(k.join(format!("shared/deep/m{i}")).is_dir());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&k);
+}

@@ -104,7 +104,12 @@ impl Module for File {
                     };
                     // As Ansible, every directory created on the way gets the requested
                     // mode, owner and group, not only the last one.
-                    let mut each = vec!["mkdir \"$d\"".to_string()];
+                    // A directory another host or process made meanwhile is fine, as it
+                    // is for Ansible; the second mkdir reports the real error otherwise.
+                    let mut each = vec![
+                        "{ mkdir \"$d\" 2>/dev/null || [ -d \"$d\" ] || mkdir \"$d\"; }"
+                            .to_string(),
+                    ];
                     if let Some(m) = m {
                         each.push(format!("chmod {m:04o} \"$d\""));
                     }
