@@ -101,15 +101,20 @@ pub struct TtyFrame {
     pub stderr: String,
 }
 
+/// 16 random hex digits, for markers and temp file names nobody can guess.
+pub fn random_tag() -> String {
+    use std::hash::BuildHasher;
+    // RandomState is seeded randomly per process and per call.
+    let tag = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("{tag:016x}")
+}
+
 impl TtyFrame {
     pub fn new() -> TtyFrame {
-        use std::hash::BuildHasher;
-        // RandomState is seeded randomly per process and per call.
-        let tag =
-            std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+        let tag = random_tag();
         TtyFrame {
-            start: format!("__kiln_start_{tag:016x}__"),
-            stderr: format!("__kiln_stderr_{tag:016x}__"),
+            start: format!("__kiln_start_{tag}__"),
+            stderr: format!("__kiln_stderr_{tag}__"),
         }
     }
 }
@@ -339,10 +344,27 @@ pub async fn put(
 
 fn put_script(dest: &str, opts: &PutOptions) -> String {
     let q = quote::quote(dest);
+    let dir = match Path::new(dest).parent() {
+        Some(p) if p.as_os_str().is_empty() => ".".to_string(),
+        Some(p) => p.display().to_string(),
+        None => "/".to_string(),
+    };
+    // The temp file is created 0600 and exclusively (noclobber), so nobody can read the new
+    // content early or slip a link in its place; its name is random per write. Each step
+    // avoids extra processes: every command a script runs costs the host a fork and exec.
+    let temp = quote::quote(&format!("{dir}/.kiln.{}", random_tag()));
+    // A requested mode is applied by `on_temp`; otherwise the old file's mode, or for a new
+    // file 0666 less the umask: `chmod =rw` without a "who" leaves the umask's bits alone.
+    let mode_given = opts.on_temp.iter().any(|c| c.starts_with("chmod "));
+    let (keep_mode, default_mode) = if mode_given {
+        ("", "")
+    } else {
+        ("chmod \"${s% *}\" \"$t\"; ", "chmod =rw \"$t\"; ")
+    };
     let mut s = format!(
-        "set -e; d=$(dirname {q}); t=$(mktemp \"$d/.kiln.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; \
-         if [ -e {q} ]; then chmod \"$(stat -c %a {q})\" \"$t\"; chown \"$(stat -c %u:%g {q})\" \"$t\" 2>/dev/null || true; \
-         else chmod \"$(printf '%o' $((0666 & ~$(umask))))\" \"$t\"; fi; "
+        "set -e; t={temp}; (umask 077; set -C; : > \"$t\"); trap 'rm -f \"$t\"' EXIT; cat >> \"$t\"; \
+         if [ -e {q} ]; then s=$(stat -c '%a %u:%g' {q}); {keep_mode}chown \"${{s#* }}\" \"$t\" 2>/dev/null || true; \
+         else {default_mode}:; fi; "
     );
     if let Some(v) = &opts.validate {
         let cmd = v.replace("%s", "\"$t\"");

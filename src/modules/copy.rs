@@ -235,7 +235,7 @@ impl Source {
 
 /// The host's SHA-256 of `"$p"` (empty when it is no regular file or no tool computes it):
 /// GNU and busybox `sha256sum`, then BSD and macOS tools.
-const REMOTE_SHA256: &str = "if [ -f \"$p\" ]; then { sha256sum \"$p\" 2>/dev/null || shasum -a 256 \"$p\" 2>/dev/null ||      openssl dgst -sha256 -r \"$p\" 2>/dev/null; } | cut -c1-64; else echo; fi";
+const REMOTE_SHA256: &str = "if [ -f \"$p\" ]; then { sha256sum \"$p\" 2>/dev/null || shasum -a 256 \"$p\" 2>/dev/null ||      openssl dgst -sha256 -r \"$p\" 2>/dev/null || echo; }; else echo; fi";
 
 /// The shared write path of `copy` and `template`: compare, then write atomically with the
 /// requested attributes, honouring force, backup, validate, check and diff mode.
@@ -259,10 +259,17 @@ pub async fn write_content(
         ),
         None => format!("p={qd}"),
     };
+    // The parent of the real target is dest itself when dest is a directory, else dest's
+    // parent, known here: no `dirname` process on the host.
+    let parent = match parent_of(dest) {
+        p if p.is_empty() => ".".to_string(),
+        p => p,
+    };
     let query = format!(
         "{target_expr}; echo \"$p\"; {}; {REMOTE_SHA256}; \
-         [ -d \"$(dirname \"$p\")\" ] && echo parent || echo noparent",
-        stat_script("$p").replace("'$p'", "\"$p\"")
+         {{ [ -d {qd} ] || [ -d {} ]; }} && echo parent || echo noparent",
+        stat_script("$p").replace("'$p'", "\"$p\""),
+        quote::quote(&parent)
     );
     let out = try_conn!(cx.sh(query).await);
     let text = out.stdout_text();
@@ -273,7 +280,14 @@ pub async fn write_content(
         lines.get(1).unwrap_or(&"absent"),
         lines.get(2).unwrap_or(&"")
     ));
-    let remote_sum = lines.get(3).copied().unwrap_or("").trim().to_string();
+    // The checksum tools print "<hex> <name>": the hex is the first word (GNU's tools put a
+    // backslash before it when the name has one).
+    let remote_sum = lines
+        .get(3)
+        .and_then(|l| l.split_whitespace().next())
+        .map(|w| w.trim_start_matches('\\'))
+        .unwrap_or("")
+        .to_string();
     let has_parent = lines.get(4).copied() == Some("parent");
     if state.kind == PathKind::Directory {
         return TaskResult::failed(format!(
