@@ -3,71 +3,111 @@
 
 use crate::yaml::{Map, Value};
 
-/// Splits on whitespace outside quotes and `{{ }}`/`{% %}`/`{# #}`; quotes stay in the words.
+/// Splits on spaces outside quotes and `{{ }}`/`{% %}`/`{# #}`, as Ansible's `split_args`:
+/// quotes stay in the words, and the text's own spacing survives inside them (a run of
+/// spaces extends the word before it; a line break ends the line's last word), so that
+/// free-form scripts keep their lines. A lone `\` at the end of a line joins the next one.
 pub fn split_args(text: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
+    let mut params: Vec<String> = Vec::new();
     let mut quote: Option<char> = None;
-    let mut depth = 0usize;
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if quote.is_none() && c == '{' && matches!(next, Some('{' | '%' | '#')) {
-            depth += 1;
-            cur.push(c);
-            cur.push(next.unwrap_or('{'));
-            i += 2;
-            continue;
-        }
-        if depth > 0
-            && matches!(c, '}' | '%' | '#')
-            && next == Some('}')
-            && (c != '}' || quote.is_none())
-        {
-            depth -= 1;
-            cur.push(c);
-            cur.push('}');
-            i += 2;
-            continue;
-        }
-        match quote {
-            Some(q) => {
-                cur.push(c);
-                if c == '\\' {
-                    if let Some(n) = next {
-                        cur.push(n);
-                        i += 2;
-                        continue;
+    let (mut print, mut block, mut comment) = (0usize, 0usize, 0usize);
+    let lines: Vec<&str> = text.split('\n').collect();
+    for (line_no, line) in lines.iter().enumerate() {
+        let mut continued = false;
+        for (idx, token) in line.split(' ').enumerate() {
+            if token.is_empty() && idx != 0 {
+                match params.last_mut() {
+                    Some(last) => last.push(' '),
+                    None => params.push(" ".into()),
+                }
+                continue;
+            }
+            if token == "\\" && quote.is_none() {
+                continued = true;
+                continue;
+            }
+            let was_quoted = quote.is_some();
+            quote = quote_state(token, quote);
+            let in_jinja = print > 0 || block > 0 || comment > 0;
+            let mut appended = false;
+            if quote.is_some() && !was_quoted && !in_jinja {
+                params.push(token.to_string());
+                appended = true;
+            } else if in_jinja || quote.is_some() || was_quoted {
+                if let Some(last) = params.last_mut() {
+                    if idx > 0 {
+                        last.push(' ');
                     }
-                } else if c == q {
-                    quote = None;
+                    last.push_str(token);
+                } else {
+                    params.push(token.to_string());
+                }
+                appended = true;
+            }
+            for (depth, open, close) in [
+                (&mut print, "{{", "}}"),
+                (&mut block, "{%", "%}"),
+                (&mut comment, "{#", "#}"),
+            ] {
+                let before = *depth;
+                *depth = jinja_depth(token, before, open, close);
+                if *depth != before && !appended {
+                    params.push(token.to_string());
+                    appended = true;
                 }
             }
-            None if (c == '"' || c == '\'') && depth == 0 => {
-                quote = Some(c);
-                cur.push(c);
+            let in_jinja = print > 0 || block > 0 || comment > 0;
+            if !in_jinja && quote.is_none() && !appended && !token.is_empty() {
+                params.push(token.to_string());
             }
-            None if c.is_whitespace() && depth == 0 => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            None => cur.push(c),
         }
-        i += 1;
+        if lines.len() > 1 && line_no != lines.len() - 1 && !continued {
+            match params.last_mut() {
+                Some(last) => last.push('\n'),
+                None => params.push("\n".into()),
+            }
+        }
     }
     if quote.is_some() {
         return Err(format!("unbalanced quotes in `{text}`"));
     }
-    if depth > 0 {
+    if print > 0 || block > 0 || comment > 0 {
         return Err(format!("unbalanced jinja2 block in `{text}`"));
     }
-    if !cur.is_empty() {
-        words.push(cur);
+    Ok(params)
+}
+
+/// The quote a word leaves open, given the one open before it; `\"` does not count.
+fn quote_state(token: &str, mut quote: Option<char>) -> Option<char> {
+    let mut prev = None;
+    for c in token.chars() {
+        if (c == '"' || c == '\'') && prev != Some('\\') {
+            match quote {
+                Some(q) if q == c => quote = None,
+                Some(_) => {}
+                None => quote = Some(c),
+            }
+        }
+        prev = Some(c);
     }
-    Ok(words)
+    quote
+}
+
+fn jinja_depth(token: &str, depth: usize, open: &str, close: &str) -> usize {
+    let (o, c) = (token.matches(open).count(), token.matches(close).count());
+    (depth + o).saturating_sub(c)
+}
+
+/// Joins free-form words back: a space between words, none after a line break.
+pub fn join_args(words: &[String]) -> String {
+    let mut out = String::new();
+    for w in words {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 /// Strips one pair of matching outer quotes.
@@ -115,7 +155,7 @@ pub fn parse_kv(text: &str, check_raw: bool) -> Result<Map, String> {
         }
     }
     if !raw.is_empty() {
-        out.insert(Value::str("_raw_params"), Value::str(raw.join(" ")));
+        out.insert(Value::str("_raw_params"), Value::str(join_args(&raw)));
     }
     Ok(out)
 }
@@ -158,5 +198,29 @@ mod tests {
             m.get(&Value::str("msg")),
             Some(&Value::str("{{ a ~ ' b' }}"))
         );
+    }
+
+    #[test]
+    fn free_form_keeps_its_lines_and_spacing() {
+        // Expected values printed by ansible-core 2.19's parse_kv(text, check_raw=True).
+        for (text, raw) in [
+            (
+                "false && exit 0\necho second line\n",
+                "false && exit 0\necho second line\n",
+            ),
+            ("echo  a   b creates=/x", "echo  a   b"),
+            (
+                "printf \"%s\\n\" \"a  b\"\nls \\\n -l",
+                "printf \"%s\\n\" \"a  b\"\nls -l",
+            ),
+            ("echo {{ x  }} y", "echo {{ x  }} y"),
+        ] {
+            let m = parse_kv(text, true).unwrap();
+            assert_eq!(
+                m.get(&Value::str("_raw_params")),
+                Some(&Value::str(raw)),
+                "{text:?}"
+            );
+        }
     }
 }
