@@ -19,6 +19,7 @@ mod set_fact;
 mod slurp;
 pub mod spec;
 mod stat;
+mod systemd;
 mod template;
 
 pub use registry::{canonical_name, lookup, names};

@@ -16,9 +16,12 @@ static MODULES: &[&dyn Module] = &[
     &super::ping::Ping,
     &super::command::Raw,
     &super::set_fact::SetFact,
+    &super::systemd::Service,
     &super::command::Shell,
     &super::slurp::Slurp,
     &super::stat::Stat,
+    &super::systemd::Systemd,
+    &super::systemd::SystemdAlias,
     &super::template::Template,
 ];
 
