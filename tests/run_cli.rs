@@ -39,8 +39,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("meta.yml", &[]),
 ];
 
-/// Groups each host's report (its status line and the indented result below it) and sorts
-/// the reports within a task; sorts `--list-hosts` lists (ansible-playbook prints a Python
+/// Groups each host's report (the error block before it, its status line and the indented
+/// result below it) and sorts the reports within a task, since hosts finish in any order; sorts `--list-hosts` lists (ansible-playbook prints a Python
 /// set there, in no fixed order); blanks out a command's timings.
 fn normalise(text: &str) -> String {
     let time = regex::Regex::new(r#""(delta|start|end)": "[^"]*""#).expect("regex");
@@ -48,11 +48,21 @@ fn normalise(text: &str) -> String {
     let status = regex::Regex::new(r"^(ok|changed|skipping|fatal|failed): \[").expect("regex");
     let mut out: Vec<String> = Vec::new();
     let mut block: Vec<String> = Vec::new();
+    // An `[ERROR]:` block (message, origin, snippet) belongs to the report after it.
+    let mut error: Option<String> = None;
     for line in text.split('\n') {
         let listed_host =
             line.starts_with("      ") && !line.trim().is_empty() && !line.contains('\t');
-        if status.is_match(line) || listed_host {
-            block.push(line.to_string());
+        if line.starts_with("[ERROR]: ") {
+            error = Some(line.to_string());
+        } else if status.is_match(line) || listed_host {
+            match error.take() {
+                Some(e) => block.push(format!("{e}\n{line}")),
+                None => block.push(line.to_string()),
+            }
+        } else if let Some(e) = &mut error {
+            e.push('\n');
+            e.push_str(line);
         } else if let (true, Some(last)) = (
             line.starts_with("    ") || line.starts_with('}') || line == "...ignoring",
             block.last_mut(),
@@ -67,6 +77,7 @@ fn normalise(text: &str) -> String {
     }
     block.sort();
     out.append(&mut block);
+    out.extend(error);
     out.join("\n")
 }
 
