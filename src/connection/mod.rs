@@ -101,6 +101,16 @@ pub struct TtyFrame {
     pub stderr: String,
 }
 
+/// The directory holding a remote path, computed here so the host runs no `dirname`:
+/// `.` for a bare name, `/` for the root.
+pub fn parent_dir(path: &str) -> String {
+    match Path::new(path).parent() {
+        Some(p) if p.as_os_str().is_empty() => ".".to_string(),
+        Some(p) => p.display().to_string(),
+        None => "/".to_string(),
+    }
+}
+
 /// 16 random hex digits, for markers and temp file names nobody can guess.
 pub fn random_tag() -> String {
     use std::hash::BuildHasher;
@@ -344,11 +354,7 @@ pub async fn put(
 
 fn put_script(dest: &str, opts: &PutOptions) -> String {
     let q = quote::quote(dest);
-    let dir = match Path::new(dest).parent() {
-        Some(p) if p.as_os_str().is_empty() => ".".to_string(),
-        Some(p) => p.display().to_string(),
-        None => "/".to_string(),
-    };
+    let dir = parent_dir(dest);
     // The temp file is created 0600 and exclusively (noclobber), so nobody can read the new
     // content early or slip a link in its place; its name is random per write. Each step
     // avoids extra processes: every command a script runs costs the host a fork and exec.

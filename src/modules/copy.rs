@@ -260,11 +260,8 @@ pub async fn write_content(
         None => format!("p={qd}"),
     };
     // The parent of the real target is dest itself when dest is a directory, else dest's
-    // parent, known here: no `dirname` process on the host.
-    let parent = match parent_of(dest) {
-        p if p.is_empty() => ".".to_string(),
-        p => p,
-    };
+    // parent.
+    let parent = crate::connection::parent_dir(dest);
     let query = format!(
         "{target_expr}; echo \"$p\"; {}; {REMOTE_SHA256}; \
          {{ [ -d {qd} ] || [ -d {} ]; }} && echo parent || echo noparent",

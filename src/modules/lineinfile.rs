@@ -420,11 +420,7 @@ impl Module for LineInFile {
         let mode = args.get("mode");
         if edit.changed && !cx.check_mode {
             if !exists {
-                let parent = std::path::Path::new(&path)
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| ".".into());
+                let parent = crate::connection::parent_dir(&path);
                 try_conn!(cx.sh(format!("mkdir -p {}", quote::quote(&parent))).await);
             }
             let mut on_temp = Vec::new();
