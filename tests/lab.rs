@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use kiln::connection::quote::quote;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -54,7 +55,7 @@ fn on_host(host: &str, cmd: &str) -> String {
         .args(["-o", &format!("UserKnownHostsFile={STATE}/known_hosts")])
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
         .arg(format!("kiln@{}", ip_of(host)))
-        .arg(format!("sudo -S -p '' sh -c {}", shell_quote(cmd)))
+        .arg(format!("sudo -S -p '' sh -c {}", quote(cmd)))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -68,10 +69,6 @@ fn on_host(host: &str, cmd: &str) -> String {
         })
         .expect("run ssh");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 fn run_kiln(inventory: &Path, playbook: &str, extra: &[&str]) -> Output {

@@ -20,8 +20,8 @@ static MODULES: &[&dyn Module] = &[
     &super::command::Shell,
     &super::slurp::Slurp,
     &super::stat::Stat,
-    &super::systemd::Systemd,
-    &super::systemd::SystemdAlias,
+    &super::systemd::Systemd("systemd_service"),
+    &super::systemd::Systemd("systemd"),
     &super::template::Template,
 ];
 

@@ -10,7 +10,8 @@ use crate::try_conn;
 use crate::yaml::{Map, Value};
 use async_trait::async_trait;
 
-pub struct Systemd;
+/// The module under a name: `systemd_service`, or its older name `systemd`.
+pub struct Systemd(pub &'static str);
 
 static SPEC: ArgSpec = ArgSpec {
     options: &[
@@ -60,23 +61,7 @@ const ENABLED_STATES: &[&str] = &[
 #[async_trait]
 impl Module for Systemd {
     fn name(&self) -> &'static str {
-        "systemd_service"
-    }
-    fn spec(&self) -> &'static ArgSpec {
-        &SPEC
-    }
-    async fn run(&self, cx: &TaskCx<'_>, args: Args) -> TaskResult {
-        run_systemd(cx, &args).await
-    }
-}
-
-/// The same module under its older name.
-pub struct SystemdAlias;
-
-#[async_trait]
-impl Module for SystemdAlias {
-    fn name(&self) -> &'static str {
-        "systemd"
+        self.0
     }
     fn spec(&self) -> &'static ArgSpec {
         &SPEC
