@@ -6,121 +6,32 @@
 //! The lab needs root, systemd-nspawn, debootstrap and apt-cacher-ng (`tests/setup` installs
 //! them). On a machine that lacks something the test fails saying what; `KILN_LAB=skip` turns
 //! that failure into a skip with the same message, for machines that cannot run it at all.
+//! This suite is lab 0 (tests/common/lab.rs lists every test binary's lab).
 
 mod common;
 
+use common::lab::{Lab, changed_per_host, lab_cmd};
 use common::*;
-use kiln::connection::quote::quote;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const STATE: &str = "/var/lib/kiln-lab";
-
-fn lab(args: &[&str]) -> Output {
-    Command::new(repo().join("tests/lab/lab"))
-        .args(args)
-        .output()
-        .expect("run tests/lab/lab")
-}
-
-/// Takes the lab down when the test ends, passed or not.
-struct Down;
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let out = lab(&["down"]);
-        if !out.status.success() && !std::thread::panicking() {
-            panic!("lab down failed: {}", stderr(&out));
-        }
-    }
-}
-
-fn root_of(host: &str) -> PathBuf {
-    Path::new(STATE).join("hosts").join(host).join("root")
-}
-
-fn ip_of(host: &str) -> String {
-    let k: u32 = host
-        .trim_start_matches("lab")
-        .parse()
-        .expect("lab host number");
-    format!("10.99.0.{}", 10 + k)
-}
-
-/// A command on a lab host through OpenSSH's client, as root (sudo; lab2's password on
-/// stdin).
-fn on_host(host: &str, cmd: &str) -> String {
-    let out = Command::new("ssh")
-        .args(["-i", &format!("{STATE}/id_ed25519")])
-        .args(["-o", &format!("UserKnownHostsFile={STATE}/known_hosts")])
-        .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
-        .arg(format!("kiln@{}", ip_of(host)))
-        .arg(format!("sudo -S -p '' sh -c {}", quote(cmd)))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            if let Some(mut stdin) = child.stdin.take() {
-                let _ = stdin.write_all(b"kiln-lab\n");
-            }
-            child.wait_with_output()
-        })
-        .expect("run ssh");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn run_kiln(inventory: &Path, playbook: &str, extra: &[&str]) -> Output {
-    kiln()
-        .arg("run")
-        .arg(fixtures().join("lab").join(playbook))
-        .arg("-i")
-        .arg(inventory)
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run kiln")
-}
-
-fn changed_per_host(out: &Output) -> Vec<(String, u32)> {
-    assert!(
-        out.status.success(),
-        "kiln failed:\n{}\n{}",
-        stdout(out),
-        stderr(out)
-    );
-    recap(out).into_iter().map(|(h, c)| (h, c[1])).collect()
-}
 
 const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
 
+fn site(playbook: &str) -> std::path::PathBuf {
+    fixtures().join("lab").join(playbook)
+}
+
 #[test]
 fn three_debian_hosts_with_systemd() {
-    let check = lab(&["check"]);
-    if !check.status.success() {
-        if std::env::var("KILN_LAB").as_deref() == Ok("skip") {
-            eprintln!("lab suite skipped (KILN_LAB=skip): {}", stderr(&check));
-            return;
-        }
-        panic!(
-            "{}(set KILN_LAB=skip to skip the lab suite on such a machine)",
-            stderr(&check)
-        );
-    }
-    let _down = Down;
-    let up = lab(&["up", "3"]);
-    assert!(up.status.success(), "lab up failed: {}", stderr(&up));
+    let Some(lab) = Lab::up(0, 3) else { return };
     // `up` again finds them running and changes nothing.
-    let again = lab(&["up", "3"]);
+    let again = lab_cmd(0, &["up", "3"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(!stderr(&again).contains("booted"), "{}", stderr(&again));
+    let root_of = |h: &str| lab.root_of(h);
+    let ip_of = |h: &str| lab.ip_of(h);
+    let on_host = |h: &str, cmd: &str| lab.on_host(h, cmd);
+    let run_kiln = |playbook: &str, extra: &[&str]| lab.kiln_run(&site(playbook), extra);
 
-    let inv = Path::new(STATE).join("inventory.yml");
-    let text = stdout(&lab(&["inventory"]));
-    std::fs::write(&inv, text).expect("write the inventory");
-
-    let first = changed_per_host(&run_kiln(&inv, "site.yml", &[]));
+    let first = changed_per_host(&run_kiln("site.yml", &[]));
     // conf, unit, enable+start, file, and the handler's restart.
     assert_eq!(
         first,
@@ -157,7 +68,7 @@ fn three_debian_hosts_with_systemd() {
         );
     }
 
-    let second = changed_per_host(&run_kiln(&inv, "site.yml", &[]));
+    let second = changed_per_host(&run_kiln("site.yml", &[]));
     assert_eq!(second, HOSTS.map(|h| (h.to_string(), 0)).to_vec(), "rerun");
 
     // A changed configuration: check mode predicts the template and the handler, and the
@@ -168,7 +79,7 @@ fn three_debian_hosts_with_systemd() {
         .map(|h| on_host(h, "systemctl show -p MainPID --value kiln-echo"))
         .collect();
     let change = ["-e", "greeting=bonjour"];
-    let check = changed_per_host(&run_kiln(&inv, "site.yml", &["-C", change[0], change[1]]));
+    let check = changed_per_host(&run_kiln("site.yml", &["-C", change[0], change[1]]));
     assert_eq!(check, HOSTS.map(|h| (h.to_string(), 2)).to_vec());
     for (h, pid) in HOSTS.iter().zip(&pids) {
         assert_eq!(
@@ -181,7 +92,7 @@ fn three_debian_hosts_with_systemd() {
             "{h}: check mode wrote {conf}"
         );
     }
-    let applied = changed_per_host(&run_kiln(&inv, "site.yml", &change));
+    let applied = changed_per_host(&run_kiln("site.yml", &change));
     assert_eq!(applied, check, "the run the check predicted");
     for (h, pid) in HOSTS.iter().zip(&pids) {
         let seen =
@@ -194,7 +105,7 @@ fn three_debian_hosts_with_systemd() {
 
     // Docker in a lab host: docker.io from Debian through the lab's package proxy, an image
     // imported from busybox, and a container that prints.
-    let docker = changed_per_host(&run_kiln(&inv, "docker.yml", &[]));
+    let docker = changed_per_host(&run_kiln("docker.yml", &[]));
     assert_eq!(docker, vec![("lab1".to_string(), 2)], "docker first run");
     assert_eq!(
         on_host(
@@ -203,6 +114,60 @@ fn three_debian_hosts_with_systemd() {
         ),
         "hello from a container"
     );
-    let docker_again = changed_per_host(&run_kiln(&inv, "docker.yml", &[]));
+    let docker_again = changed_per_host(&run_kiln("docker.yml", &[]));
     assert_eq!(docker_again, vec![("lab1".to_string(), 0)], "docker rerun");
+
+    // A host that reboots comes back with a new boot, its files kept.
+    let boot = on_host("lab3", "cat /proc/sys/kernel/random/boot_id");
+    let _ = lab.on_host_output("lab3", "systemctl reboot");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let rebooted = loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let now = on_host("lab3", "cat /proc/sys/kernel/random/boot_id");
+        if !now.is_empty() && now != boot {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(rebooted, "lab3 did not come back from a reboot");
+    assert_eq!(on_host("lab3", "systemctl is-active kiln-echo"), "active");
+
+    // A second lab beside this one (test suites run their labs in parallel): its own
+    // addresses, and its `down` leaves this lab's hosts, bridge and proxy alone.
+    {
+        let Some(other) = Lab::up(9, 1) else { return };
+        assert_eq!(other.ip_of("lab1"), "10.99.9.11");
+        assert_eq!(other.on_host("lab1", "hostname"), "lab1");
+        let ping = other.kiln_run(&site("site.yml"), &["--list-hosts"]);
+        assert!(stdout(&ping).contains("lab1"), "{}", stdout(&ping));
+        assert_eq!(
+            other.on_host("lab1", "apt-get -q update >/dev/null 2>&1 && echo ok"),
+            "ok",
+            "packages through the shared proxy"
+        );
+    }
+    assert_eq!(on_host("lab1", "hostname"), "lab1", "lab 0 outlives lab 9");
+    let rerun = changed_per_host(&run_kiln("site.yml", &["-e", "greeting=bonjour"]));
+    assert_eq!(rerun, HOSTS.map(|h| (h.to_string(), 0)).to_vec());
+
+    // `down` leaves nothing of any lab behind.
+    drop(lab);
+    let sh = |cmd: &str| {
+        stdout(
+            &std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .output()
+                .expect("sh"),
+        )
+    };
+    assert_eq!(sh("ip netns list | grep kiln- || true"), "");
+    assert_eq!(sh("ip -o link show | grep -E 'kilnlab0|kl-' || true"), "");
+    assert_eq!(sh("grep kiln-lab /proc/mounts || true"), "");
+    assert_eq!(
+        sh("pgrep -a systemd-nspawn; pgrep -a apt-cacher-ng; true"),
+        ""
+    );
 }

@@ -2,6 +2,7 @@
 //! ansible-core oracle are, and running commands in parallel on two cores.
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod sshd;
 
 use std::collections::BTreeMap;
