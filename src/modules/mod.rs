@@ -111,6 +111,11 @@ pub trait Module: Send + Sync {
     fn controller_only(&self) -> bool {
         false
     }
+    /// Collections outside ansible.builtin whose name for this module resolves to it
+    /// (`ansible.posix` for `sysctl`): kiln implements those modules natively.
+    fn collections(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// A connection error as a task result: a lost or failed transport is "unreachable".

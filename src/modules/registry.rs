@@ -1,5 +1,7 @@
 //! The one table of modules kiln implements, by short name; `ansible.builtin.X` and
-//! `ansible.legacy.X` resolve to the same module.
+//! `ansible.legacy.X` resolve to the same module, and so does `NAMESPACE.COLLECTION.X` for the
+//! collections a module says it stands in for (`ansible.posix.sysctl`,
+//! `community.docker.docker_container`).
 
 use super::Module;
 
@@ -25,19 +27,51 @@ static MODULES: &[&dyn Module] = &[
     &super::template::Template,
 ];
 
-/// The short name for a module name as written in a task.
+/// The short name for a module name as written in a task: the last part of a
+/// collection-qualified name.
 pub fn canonical_name(name: &str) -> &str {
-    name.strip_prefix("ansible.builtin.")
-        .or_else(|| name.strip_prefix("ansible.legacy."))
-        .unwrap_or(name)
+    match split_fqcn(name) {
+        Some((_, short)) => short,
+        None => name,
+    }
+}
+
+/// `ns.collection.module` as (`ns.collection`, `module`).
+fn split_fqcn(name: &str) -> Option<(&str, &str)> {
+    let mut parts = name.splitn(3, '.');
+    let (ns, coll, short) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((&name[..ns.len() + 1 + coll.len()], short))
 }
 
 pub fn lookup(name: &str) -> Option<&'static dyn Module> {
-    let short = canonical_name(name);
-    MODULES.iter().copied().find(|m| m.name() == short)
+    let (collection, short) = match split_fqcn(name) {
+        Some((c, s)) => (Some(c), s),
+        None => (None, name),
+    };
+    let m = MODULES.iter().copied().find(|m| m.name() == short)?;
+    match collection {
+        None | Some("ansible.builtin" | "ansible.legacy") => Some(m),
+        Some(c) => m.collections().contains(&c).then_some(m),
+    }
 }
 
 /// Every module name kiln knows, for "did you mean" hints.
 pub fn names() -> impl Iterator<Item = &'static str> {
     MODULES.iter().map(|m| m.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names() {
+        assert_eq!(canonical_name("ansible.builtin.copy"), "copy");
+        assert_eq!(canonical_name("copy"), "copy");
+        assert!(lookup("ansible.builtin.copy").is_some());
+        assert!(lookup("ansible.legacy.copy").is_some());
+        // A collection the module does not stand in for is not the same module.
+        assert!(lookup("community.general.copy").is_none());
+        assert!(lookup("ansible.builtin.nonexistent").is_none());
+    }
 }
