@@ -11,6 +11,7 @@ mod pattern;
 mod pyliteral;
 mod range;
 mod sources;
+mod vagrant;
 mod vars_dirs;
 mod yaml_source;
 

@@ -51,6 +51,9 @@ pub const INTERNAL_VARS: [&str; 33] = [
     "role_uuid",
 ];
 
+/// The prefix of a Vagrant project source (`-i vagrant:DIR` or `-i vagrant:FILE`).
+const VAGRANT: &str = "vagrant:";
+
 /// Loads inventories and answers variable questions about them.
 pub struct Loader {
     pub inventory: Inventory,
@@ -69,7 +72,9 @@ impl Loader {
                 continue;
             }
             let path = Path::new(source);
-            if source.contains(',') && !path.exists() {
+            if let Some(project) = source.strip_prefix(VAGRANT) {
+                super::vagrant::parse_source(&mut inv, project)?;
+            } else if source.contains(',') && !path.exists() {
                 host_list(&mut inv, source);
             } else if path.is_dir() {
                 parse_dir(&mut inv, path)?;
@@ -98,12 +103,14 @@ impl Loader {
         w
     }
 
-    /// Directories holding inventory-adjacent vars: each source's own directory.
+    /// Directories holding inventory-adjacent vars: each source's own directory (a Vagrant
+    /// project's directory for `vagrant:`).
     fn source_dirs(&self) -> Vec<PathBuf> {
         self.inventory
             .sources
             .iter()
-            .filter(|s| !s.contains(',') || Path::new(s.as_str()).exists())
+            .map(|s| s.strip_prefix(VAGRANT).unwrap_or(s))
+            .filter(|s| !s.contains(',') || Path::new(s).exists())
             .map(|s| {
                 let p = Path::new(s);
                 if p.is_dir() {
