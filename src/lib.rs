@@ -1,6 +1,7 @@
 //! kiln: an agentless, Ansible-compatible configuration-management engine.
 
 pub mod cli;
+pub mod config;
 pub mod connection;
 pub mod diag;
 pub mod executor;
