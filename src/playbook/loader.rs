@@ -1,12 +1,16 @@
-//! Reads a playbook and everything it names (imported playbooks, roles) into the model,
-//! checking keywords, module names and literal module arguments. Every problem is reported
-//! with the file, line and column before anything connects to a host.
+//! Reads a playbook and everything it names statically (imported playbooks, task files and
+//! roles) into the model, checking keywords, module names and literal module arguments.
+//! Every problem is reported with the file, line and column before anything connects to a
+//! host. Dynamic includes are checked as far as they can be without a host (their keywords and
+//! arguments) and loaded later by [`load_included_tasks`] and `load_role_include`.
 
+use super::VarsPrompt;
 use super::keywords::*;
 use super::kv::parse_kv;
-use super::{Block, Common, Item, Play, Playbook, Role, Task};
+use super::role;
+use super::{Block, Common, Item, Loop, LoopControl, LoopKind, Play, Playbook, Role, Task};
 use crate::diag::{Located, Span, suggest};
-use crate::modules::{self, SearchPaths};
+use crate::modules;
 use crate::yaml::{self, Map, Node, NodeKind, Value, YamlError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +24,11 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    fn at(span: &Span, message: impl Into<String>, hint: impl Into<String>) -> LoadError {
+    pub(super) fn at(
+        span: &Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> LoadError {
         LoadError::At(Box::new(Located::new(span.clone(), message).hint(hint)))
     }
 
@@ -30,9 +38,28 @@ impl LoadError {
             LoadError::At(l) => l.to_string(),
         }
     }
+
+    /// The message alone, for a failed task's result.
+    pub fn message(&self) -> String {
+        match self {
+            LoadError::At(l) => l.message.clone(),
+            LoadError::Yaml(e) => e.to_string(),
+        }
+    }
 }
 
-type Result<T> = std::result::Result<T, LoadError>;
+pub(super) type Result<T> = std::result::Result<T, LoadError>;
+
+/// What loading needs beyond the files: where roles live, and the variables that static
+/// names (`import_tasks: "{{ x }}.yml"`) may use — extra vars and play vars, as in Ansible.
+#[derive(Debug, Clone, Default)]
+pub struct LoadCx {
+    pub playbook_dir: PathBuf,
+    /// `roles_path` (ansible.cfg / `ANSIBLE_ROLES_PATH`), searched after `roles/` beside
+    /// the playbook.
+    pub roles_path: Vec<PathBuf>,
+    pub extra_vars: Map,
+}
 
 /// Modules of ansible-core that kiln does not implement yet: named so the error says
 /// "not supported yet" instead of "unknown".
@@ -58,18 +85,11 @@ const ANSIBLE_MODULES: &[&str] = &[
     "group",
     "group_by",
     "hostname",
-    "import_playbook",
-    "import_role",
-    "import_tasks",
-    "include_role",
-    "include_tasks",
-    "include_vars",
     "iptables",
     "known_hosts",
     "mount_facts",
     "package",
     "package_facts",
-    "pause",
     "reboot",
     "replace",
     "rpm_key",
@@ -81,14 +101,29 @@ const ANSIBLE_MODULES: &[&str] = &[
     "unarchive",
     "uri",
     "user",
-    "validate_argument_spec",
     "wait_for",
     "wait_for_connection",
     "yum_repository",
 ];
 
-fn span_of(node: &Node) -> &Span {
-    &node.span
+/// The executor's own actions, which are not modules.
+pub const INCLUDE_TASKS: &str = "include_tasks";
+pub const IMPORT_TASKS: &str = "import_tasks";
+pub const INCLUDE_ROLE: &str = "include_role";
+pub const IMPORT_ROLE: &str = "import_role";
+
+/// The action a task key names, when it is one of the include/import actions.
+fn include_action(key: &str) -> Option<&'static str> {
+    let short = modules::canonical_name(key);
+    if key.contains('.')
+        && !key.starts_with("ansible.builtin.")
+        && !key.starts_with("ansible.legacy.")
+    {
+        return None;
+    }
+    [INCLUDE_TASKS, IMPORT_TASKS, INCLUDE_ROLE, IMPORT_ROLE]
+        .into_iter()
+        .find(|a| *a == short)
 }
 
 fn entries(node: &Node) -> Option<&Vec<(Node, Node)>> {
@@ -98,13 +133,13 @@ fn entries(node: &Node) -> Option<&Vec<(Node, Node)>> {
     }
 }
 
-fn key_of(k: &Node) -> Result<String> {
+pub(super) fn key_of(k: &Node) -> Result<String> {
     k.as_str()
         .map(str::to_string)
-        .ok_or_else(|| LoadError::at(span_of(k), "keys here must be strings", "quote the key"))
+        .ok_or_else(|| LoadError::at(&k.span, "keys here must be strings", "quote the key"))
 }
 
-fn load_yaml(path: &Path) -> Result<Option<Node>> {
+pub(super) fn load_yaml(path: &Path) -> Result<Option<Node>> {
     let loaded = yaml::load_file(path)?;
     for w in &loaded.warnings {
         eprintln!("[WARNING]: {} ({})", w.message, w.span);
@@ -113,7 +148,7 @@ fn load_yaml(path: &Path) -> Result<Option<Node>> {
 }
 
 /// Loads the playbook at `path` and everything it imports.
-pub fn load_playbook(path: &Path) -> Result<Playbook> {
+pub fn load_playbook(path: &Path, cx: &LoadCx) -> Result<Playbook> {
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -123,8 +158,10 @@ pub fn load_playbook(path: &Path) -> Result<Playbook> {
     } else {
         dir
     };
+    let mut cx = cx.clone();
+    cx.playbook_dir = dir.clone();
     let mut plays = Vec::new();
-    load_plays(path, &dir, &mut plays, 0)?;
+    load_plays(path, &cx, &mut plays, &mut vec![path.to_path_buf()])?;
     Ok(Playbook {
         path: path.to_path_buf(),
         dir,
@@ -132,15 +169,13 @@ pub fn load_playbook(path: &Path) -> Result<Playbook> {
     })
 }
 
-fn load_plays(path: &Path, top_dir: &Path, plays: &mut Vec<Play>, depth: usize) -> Result<()> {
+fn load_plays(
+    path: &Path,
+    cx: &LoadCx,
+    plays: &mut Vec<Play>,
+    chain: &mut Vec<PathBuf>,
+) -> Result<()> {
     let name: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-    if depth > 20 {
-        return Err(LoadError::at(
-            &Span::file(&name),
-            "playbooks import each other in a loop",
-            "remove the cycle of import_playbook",
-        ));
-    }
     let root = load_yaml(path).map_err(|e| match e {
         LoadError::Yaml(YamlError::Read { path, source }) => LoadError::at(
             &Span::file(&Arc::from(path.to_string_lossy().as_ref())),
@@ -179,16 +214,17 @@ fn load_plays(path: &Path, top_dir: &Path, plays: &mut Vec<Play>, depth: usize) 
             )
         });
         if let Some((k, v)) = import {
-            if map.len() > 1 {
-                let other = map
-                    .iter()
-                    .find(|(kk, _)| kk.as_str() != k.as_str())
-                    .map(|(kk, _)| kk)
-                    .unwrap_or(k);
+            if let Some((other, _)) = map.iter().find(|(kk, _)| {
+                kk.as_str() != k.as_str()
+                    && !matches!(kk.as_str(), Some("name" | "vars" | "tags" | "when"))
+            }) {
                 return Err(LoadError::at(
                     &other.span,
-                    "import_playbook takes no other keywords in kiln yet",
-                    "remove the keyword",
+                    format!(
+                        "`{}` is not a valid keyword for import_playbook",
+                        other.as_str().unwrap_or_default()
+                    ),
+                    "import_playbook takes `name`, `vars`, `tags` and `when`",
                 ));
             }
             let Some(file) = v.as_str() else {
@@ -198,14 +234,8 @@ fn load_plays(path: &Path, top_dir: &Path, plays: &mut Vec<Play>, depth: usize) 
                     "write `import_playbook: other.yml`",
                 ));
             };
-            if file.contains("{{") {
-                return Err(LoadError::at(
-                    &v.span,
-                    "a templated import_playbook file name is not supported",
-                    "write the file name literally",
-                ));
-            }
-            let target = dir.join(file);
+            let file = static_name(file, &cx.extra_vars, &v.span, "import_playbook")?;
+            let target = dir.join(&file);
             if !target.exists() {
                 return Err(LoadError::at(
                     &v.span,
@@ -213,17 +243,67 @@ fn load_plays(path: &Path, top_dir: &Path, plays: &mut Vec<Play>, depth: usize) 
                     "paths are relative to the importing playbook",
                 ));
             }
-            load_plays(&target, top_dir, plays, depth + 1)?;
+            if chain.contains(&target) {
+                return Err(LoadError::at(
+                    &v.span,
+                    format!(
+                        "`{file}` imports itself (through {} playbooks)",
+                        chain.len()
+                    ),
+                    "remove the cycle of import_playbook",
+                ));
+            }
+            // The import's own keywords apply to every play it brings in.
+            let mut outer = Common::default();
+            for (kk, vv) in map {
+                let key = key_of(kk)?;
+                if key != "import_playbook"
+                    && key != "ansible.builtin.import_playbook"
+                    && key != "name"
+                {
+                    load_common(&mut outer, &key, vv)?;
+                }
+            }
+            let before = plays.len();
+            chain.push(target.clone());
+            load_plays(&target, cx, plays, chain)?;
+            chain.pop();
+            for p in &mut plays[before..] {
+                p.common.when.splice(0..0, outer.when.iter().cloned());
+                p.common.tags.splice(0..0, outer.tags.iter().cloned());
+                let mut vars = outer.vars.clone();
+                vars.extend(std::mem::take(&mut p.common.vars));
+                p.common.vars = vars;
+            }
             continue;
         }
-        plays.push(load_play(item, &dir, top_dir)?);
+        plays.push(load_play(item, &dir, cx)?);
     }
     Ok(())
 }
 
+/// A static name (import_playbook, import_tasks, import_role): literal, or templated with the
+/// variables known before any host is (extra vars, play vars).
+fn static_name(text: &str, vars: &Map, span: &Span, what: &str) -> Result<String> {
+    if !text.contains("{{") && !text.contains("{%") {
+        return Ok(text.to_string());
+    }
+    let templar = crate::template::Templar::new();
+    templar
+        .template_str(text, vars)
+        .map(|v| yaml::python_str(&v))
+        .map_err(|e| {
+            LoadError::at(
+                span,
+                format!("the {what} name `{text}` cannot be templated before the play runs: {e}"),
+                "imports are resolved when the playbook loads, before any host variable exists; use extra vars or play vars, or the dynamic include_tasks/include_role",
+            )
+        })
+}
+
 /// Rejects words that are not keywords here: a typo gets a suggestion, a known but
 /// unsupported keyword a clear refusal.
-fn check_keyword(
+pub(super) fn check_keyword(
     k: &Node,
     key: &str,
     supported: &[&str],
@@ -233,7 +313,7 @@ fn check_keyword(
     if supported.contains(&key) {
         return Ok(());
     }
-    if known.contains(&key) || (what == "task" && is_with_loop(key)) {
+    if known.contains(&key) {
         return Err(LoadError::at(
             &k.span,
             format!("the {what} keyword `{key}` is not supported by kiln yet"),
@@ -252,7 +332,27 @@ fn check_keyword(
     ))
 }
 
-fn load_play(node: &Node, dir: &Path, top_dir: &Path) -> Result<Play> {
+/// What loading a play's task lists collects on the way: handlers and roles that
+/// `import_role` brings in.
+#[derive(Default)]
+pub(super) struct Acc {
+    pub handlers: Vec<Item>,
+    pub roles: Vec<Arc<Role>>,
+}
+
+/// Where items are being read: the file's directory, the role they belong to, whether they
+/// are handlers, the variables static names may use, and the files being imported (cycles).
+#[derive(Clone)]
+pub(super) struct ItemCx<'a> {
+    pub load: &'a LoadCx,
+    pub dir: PathBuf,
+    pub role: Option<Arc<Role>>,
+    pub what: &'static str,
+    pub vars: &'a Map,
+    pub chain: Vec<PathBuf>,
+}
+
+fn load_play(node: &Node, dir: &Path, cx: &LoadCx) -> Result<Play> {
     let map = entries(node).ok_or_else(|| {
         LoadError::at(
             &node.span,
@@ -263,28 +363,35 @@ fn load_play(node: &Node, dir: &Path, top_dir: &Path) -> Result<Play> {
     let mut play = Play {
         name: String::new(),
         hosts: Value::Null,
-        gather_facts: true,
+        gather_facts: None,
+        gather_subset: None,
+        gather_timeout: None,
+        fact_path: None,
         common: Common::default(),
         vars_files: Vec::new(),
-        remote_user: None,
-        connection: None,
+        vars_prompt: Vec::new(),
         pre_tasks: Vec::new(),
         tasks: Vec::new(),
         post_tasks: Vec::new(),
         handlers: Vec::new(),
         roles: Vec::new(),
         force_handlers: false,
+        serial: None,
+        strategy: None,
+        order: None,
+        max_fail_percentage: None,
         span: node.span.clone(),
     };
-    let mut role_nodes = None;
-    let mut tasks_node = None;
-    let mut handlers_node = None;
+    let mut sections: [Option<&Node>; 5] = [None; 5];
     for (k, v) in map {
         let key = key_of(k)?;
         check_keyword(k, &key, PLAY_SUPPORTED, PLAY_KNOWN, "play")?;
         match key.as_str() {
             "hosts" => play.hosts = v.to_value(),
-            "gather_facts" => play.gather_facts = literal_bool(v)?,
+            "gather_facts" => play.gather_facts = Some(literal_bool(v)?),
+            "gather_subset" => play.gather_subset = Some(v.to_value()),
+            "gather_timeout" => play.gather_timeout = Some(v.to_value()),
+            "fact_path" => play.fact_path = Some(v.to_value()),
             "force_handlers" => play.force_handlers = literal_bool(v)?,
             "vars_files" => {
                 play.vars_files = match v.to_value() {
@@ -293,13 +400,42 @@ fn load_play(node: &Node, dir: &Path, top_dir: &Path) -> Result<Play> {
                     other => vec![other],
                 }
             }
-            "remote_user" => play.remote_user = Some(v.to_value()),
-            "connection" => play.connection = v.as_str().map(str::to_string),
-            "pre_tasks" => play.pre_tasks = load_items(v, dir, None, "task")?,
-            "tasks" => tasks_node = Some(v),
-            "post_tasks" => play.post_tasks = load_items(v, dir, None, "task")?,
-            "handlers" => handlers_node = Some(v),
-            "roles" => role_nodes = Some(v),
+            "vars_prompt" => play.vars_prompt = load_vars_prompt(v)?,
+            "serial" => play.serial = Some(v.to_value()),
+            "strategy" => {
+                let s = v.as_str().unwrap_or_default().to_string();
+                if !matches!(
+                    s.as_str(),
+                    "linear" | "free" | "ansible.builtin.linear" | "ansible.builtin.free"
+                ) {
+                    return Err(LoadError::at(
+                        &v.span,
+                        format!("the strategy `{s}` is not supported by kiln"),
+                        "kiln runs the `linear` (default) and `free` strategies",
+                    ));
+                }
+                play.strategy = Some(s.trim_start_matches("ansible.builtin.").to_string());
+            }
+            "order" => {
+                let s = v.as_str().unwrap_or_default().to_string();
+                if !matches!(
+                    s.as_str(),
+                    "inventory" | "reverse_inventory" | "sorted" | "reverse_sorted" | "shuffle"
+                ) {
+                    return Err(LoadError::at(
+                        &v.span,
+                        format!("`{s}` is not a valid order"),
+                        "order is one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle",
+                    ));
+                }
+                play.order = Some(s);
+            }
+            "max_fail_percentage" => play.max_fail_percentage = Some(v.to_value()),
+            "pre_tasks" => sections[0] = Some(v),
+            "roles" => sections[1] = Some(v),
+            "tasks" => sections[2] = Some(v),
+            "post_tasks" => sections[3] = Some(v),
+            "handlers" => sections[4] = Some(v),
             _ => load_common(&mut play.common, &key, v)?,
         }
     }
@@ -322,7 +458,23 @@ fn load_play(node: &Node, dir: &Path, top_dir: &Path) -> Result<Play> {
                 .join(","),
             other => crate::yaml::python_str(other),
         });
-    if let Some(roles) = role_nodes {
+    let mut vars = cx.extra_vars.clone();
+    for (k, v) in &play.common.vars {
+        vars.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let icx = ItemCx {
+        load: cx,
+        dir: dir.to_path_buf(),
+        role: None,
+        what: "task",
+        vars: &vars,
+        chain: Vec::new(),
+    };
+    let mut acc = Acc::default();
+    if let Some(v) = sections[0] {
+        play.pre_tasks = load_items(v, &icx, &mut acc)?;
+    }
+    if let Some(roles) = sections[1] {
         let NodeKind::Seq(items) = &roles.kind else {
             return Err(LoadError::at(
                 &roles.span,
@@ -331,24 +483,97 @@ fn load_play(node: &Node, dir: &Path, top_dir: &Path) -> Result<Play> {
             ));
         };
         for item in items {
-            let (role, tasks, handlers) = load_role(item, dir, top_dir)?;
-            play.roles.push(role);
-            play.tasks.extend(tasks);
-            play.handlers.extend(handlers);
+            let spec = role::entry_spec(item)?;
+            let loaded = role::load(&spec, &icx, &[])?;
+            acc.roles.push(loaded.role);
+            play.tasks.extend(loaded.tasks);
+            acc.handlers.extend(loaded.handlers);
         }
     }
-    if let Some(t) = tasks_node {
-        play.tasks.extend(load_items(t, dir, None, "task")?);
+    if let Some(t) = sections[2] {
+        play.tasks.extend(load_items(t, &icx, &mut acc)?);
     }
-    if let Some(h) = handlers_node {
-        let mut own = load_items(h, dir, None, "handler")?;
-        own.append(&mut play.handlers);
-        play.handlers = own;
+    if let Some(t) = sections[3] {
+        play.post_tasks = load_items(t, &icx, &mut acc)?;
     }
+    // Roles' handlers come first, then the play's own, as Ansible compiles them.
+    if let Some(h) = sections[4] {
+        let hcx = ItemCx {
+            what: "handler",
+            ..icx.clone()
+        };
+        let own = load_items(h, &hcx, &mut acc)?;
+        acc.handlers.extend(own);
+    }
+    play.handlers = acc.handlers;
+    play.roles = acc.roles;
     Ok(play)
 }
 
-fn literal_bool(v: &Node) -> Result<bool> {
+fn load_vars_prompt(v: &Node) -> Result<Vec<VarsPrompt>> {
+    let NodeKind::Seq(items) = &v.kind else {
+        return Err(LoadError::at(
+            &v.span,
+            "`vars_prompt` must be a list",
+            "write `vars_prompt:` then `- name: x` entries",
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(map) = entries(item) else {
+            return Err(LoadError::at(
+                &item.span,
+                "a vars_prompt entry must be a mapping",
+                "write `- name: x` and `prompt: ...`",
+            ));
+        };
+        let mut p = VarsPrompt {
+            name: String::new(),
+            prompt: String::new(),
+            default: None,
+            private: true,
+            confirm: false,
+            encrypt: None,
+            salt_size: None,
+            unsafe_: false,
+        };
+        for (k, val) in map {
+            let key = key_of(k)?;
+            match key.as_str() {
+                "name" => p.name = yaml::python_str(&val.to_value()),
+                "prompt" => p.prompt = yaml::python_str(&val.to_value()),
+                "default" => p.default = Some(val.to_value()),
+                "private" => p.private = literal_bool(val)?,
+                "confirm" => p.confirm = literal_bool(val)?,
+                "encrypt" => p.encrypt = Some(yaml::python_str(&val.to_value())),
+                "salt_size" => p.salt_size = Some(val.to_value()),
+                "unsafe" => p.unsafe_ = literal_bool(val)?,
+                "salt" => {}
+                other => {
+                    return Err(LoadError::at(
+                        &k.span,
+                        format!("`{other}` is not a valid vars_prompt key"),
+                        "vars_prompt entries take name, prompt, default, private, confirm, encrypt, salt_size, salt, unsafe",
+                    ));
+                }
+            }
+        }
+        if p.name.is_empty() {
+            return Err(LoadError::at(
+                &item.span,
+                "a vars_prompt entry needs a `name`",
+                "add `name: VARIABLE`",
+            ));
+        }
+        if p.prompt.is_empty() {
+            p.prompt = p.name.clone();
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+pub(super) fn literal_bool(v: &Node) -> Result<bool> {
     match v.to_value() {
         Value::Bool(b) => Ok(b),
         other => modules::spec::to_bool(&other)
@@ -357,8 +582,12 @@ fn literal_bool(v: &Node) -> Result<bool> {
 }
 
 /// Keywords shared by plays, blocks and tasks.
-fn load_common(c: &mut Common, key: &str, v: &Node) -> Result<()> {
-    let val = v.to_value();
+pub(super) fn load_common(c: &mut Common, key: &str, v: &Node) -> Result<()> {
+    common_value(c, key, v.to_value(), &v.span)
+}
+
+/// As `load_common`, for a value already loaded (`apply:` of an include).
+fn common_value(c: &mut Common, key: &str, val: Value, span: &Span) -> Result<()> {
     match key {
         "name" => c.name = Some(crate::yaml::python_str(&val)),
         "when" => {
@@ -368,24 +597,13 @@ fn load_common(c: &mut Common, key: &str, v: &Node) -> Result<()> {
                 other => vec![other],
             }
         }
-        "tags" => {
-            c.tags = match val {
-                Value::Seq(items) => items.iter().map(crate::yaml::python_str).collect(),
-                Value::Str(s) => s
-                    .split(',')
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty())
-                    .collect(),
-                Value::Null => Vec::new(),
-                other => vec![crate::yaml::python_str(&other)],
-            }
-        }
+        "tags" => c.tags = tag_list(&val),
         "vars" => match val {
             Value::Map(m) => c.vars = m,
             Value::Null => {}
             _ => {
                 return Err(LoadError::at(
-                    &v.span,
+                    span,
                     "`vars` must be a mapping",
                     "write `vars:` followed by `name: value` lines",
                 ));
@@ -395,87 +613,297 @@ fn load_common(c: &mut Common, key: &str, v: &Node) -> Result<()> {
         "become_user" => c.become_user = Some(val),
         "become_method" => c.become_method = Some(val),
         "become_flags" => c.become_flags = Some(val),
+        "become_exe" => c.become_exe = Some(val),
         "ignore_errors" => c.ignore_errors = Some(val),
+        "ignore_unreachable" => c.ignore_unreachable = Some(val),
         "check_mode" => c.check_mode = Some(val),
         "diff" => c.diff = Some(val),
         "no_log" => c.no_log = Some(val),
         "environment" => c.environment = Some(val),
         "timeout" => c.timeout = Some(val),
+        "any_errors_fatal" => c.any_errors_fatal = Some(val),
+        "delegate_to" => c.delegate_to = Some(val),
+        "delegate_facts" => c.delegate_facts = Some(val),
+        "run_once" => c.run_once = Some(val),
+        "throttle" => c.throttle = Some(val),
+        "remote_user" => c.remote_user = Some(val),
+        "connection" => c.connection = Some(val),
+        "port" => c.port = Some(val),
         _ => {}
     }
     Ok(())
 }
 
-fn load_items(node: &Node, dir: &Path, role: Option<&Arc<Role>>, what: &str) -> Result<Vec<Item>> {
+/// Tags as Ansible reads them: a list, or a comma-separated string.
+pub(super) fn tag_list(val: &Value) -> Vec<String> {
+    match val {
+        Value::Seq(items) => items.iter().map(crate::yaml::python_str).collect(),
+        Value::Str(s) => s
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        Value::Null => Vec::new(),
+        other => vec![crate::yaml::python_str(other)],
+    }
+}
+
+pub(super) fn load_items(node: &Node, cx: &ItemCx<'_>, acc: &mut Acc) -> Result<Vec<Item>> {
     let items = match &node.kind {
         NodeKind::Seq(items) => items,
         NodeKind::Scalar(Value::Null) => return Ok(Vec::new()),
         _ => {
             return Err(LoadError::at(
                 &node.span,
-                format!("a list of {what}s was expected here"),
+                format!("a list of {}s was expected here", cx.what),
                 "start each one with `- name: ...`",
             ));
         }
     };
-    items
-        .iter()
-        .map(|n| load_item(n, dir, role, what))
-        .collect()
+    items.iter().map(|n| load_item(n, cx, acc)).collect()
 }
 
-fn load_item(node: &Node, dir: &Path, role: Option<&Arc<Role>>, what: &str) -> Result<Item> {
+fn load_item(node: &Node, cx: &ItemCx<'_>, acc: &mut Acc) -> Result<Item> {
     let map = entries(node).ok_or_else(|| {
         LoadError::at(
             &node.span,
-            format!("a {what} must be a mapping"),
+            format!("a {} must be a mapping", cx.what),
             "write `- name: ...` then the module on the next line",
         )
     })?;
     if map.iter().any(|(k, _)| k.as_str() == Some("block")) {
-        return load_block(node, map, dir, role, what);
+        return load_block(node, map, cx, acc);
     }
-    load_task(node, map, role, what).map(|t| Item::Task(Box::new(t)))
+    if let Some((k, v)) = map.iter().find(|(k, _)| {
+        k.as_str()
+            .and_then(include_action)
+            .is_some_and(|a| a == IMPORT_TASKS || a == IMPORT_ROLE)
+    }) {
+        return load_import(node, map, k, v, cx, acc);
+    }
+    load_task(node, map, cx).map(|t| Item::Task(Box::new(t)))
 }
 
-fn load_block(
-    node: &Node,
-    map: &[(Node, Node)],
-    dir: &Path,
-    role: Option<&Arc<Role>>,
-    what: &str,
-) -> Result<Item> {
+fn load_block(node: &Node, map: &[(Node, Node)], cx: &ItemCx<'_>, acc: &mut Acc) -> Result<Item> {
     let mut b = Block {
         common: Common::default(),
         block: Vec::new(),
         rescue: Vec::new(),
         always: Vec::new(),
+        role: None,
         span: node.span.clone(),
     };
     for (k, v) in map {
         let key = key_of(k)?;
         check_keyword(k, &key, BLOCK_SUPPORTED, BLOCK_KNOWN, "block")?;
         match key.as_str() {
-            "block" => b.block = load_items(v, dir, role, what)?,
-            "rescue" => b.rescue = load_items(v, dir, role, what)?,
-            "always" => b.always = load_items(v, dir, role, what)?,
+            "block" => b.block = load_items(v, cx, acc)?,
+            "rescue" => b.rescue = load_items(v, cx, acc)?,
+            "always" => b.always = load_items(v, cx, acc)?,
             _ => load_common(&mut b.common, &key, v)?,
         }
     }
     Ok(Item::Block(Box::new(b)))
 }
 
+/// Finds a task file named by an include or import: below the role's `tasks/` for role
+/// tasks, then beside the file being read, then in the playbook's directory.
+pub(super) fn find_task_file(
+    name: &str,
+    dir: &Path,
+    role: Option<&Role>,
+    playbook_dir: &Path,
+) -> Option<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    let mut candidates = Vec::new();
+    if let Some(r) = role {
+        candidates.push(r.path.join("tasks").join(name));
+        candidates.push(r.path.join(name));
+    }
+    candidates.push(dir.join(name));
+    candidates.push(playbook_dir.join(name));
+    candidates.into_iter().find(|c| c.is_file())
+}
+
+/// `import_tasks` and `import_role`: read now; the import's keywords become a block around
+/// what it brings in, so everything inside inherits them (tags and `when` included).
+fn load_import(
+    node: &Node,
+    map: &[(Node, Node)],
+    key: &Node,
+    value: &Node,
+    cx: &ItemCx<'_>,
+    acc: &mut Acc,
+) -> Result<Item> {
+    let action = key
+        .as_str()
+        .and_then(include_action)
+        .unwrap_or(IMPORT_TASKS);
+    let mut common = Common::default();
+    for (k, v) in map {
+        let kk = key_of(k)?;
+        if k.as_str() == key.as_str() {
+            continue;
+        }
+        if kk == "loop" || kk == "loop_control" || is_with_loop(&kk) {
+            return Err(LoadError::at(
+                &k.span,
+                format!("you cannot use loops on `{action}` statements"),
+                if action == IMPORT_TASKS {
+                    "use `include_tasks` instead"
+                } else {
+                    "use `include_role` instead"
+                },
+            ));
+        }
+        check_keyword(k, &kk, TASK_SUPPORTED, TASK_KNOWN, cx.what)?;
+        if matches!(
+            kk.as_str(),
+            "register"
+                | "notify"
+                | "listen"
+                | "args"
+                | "action"
+                | "until"
+                | "retries"
+                | "delay"
+                | "changed_when"
+                | "failed_when"
+                | "local_action"
+        ) {
+            return Err(LoadError::at(
+                &k.span,
+                format!("`{kk}` is not valid on `{action}`"),
+                "put it on the imported tasks",
+            ));
+        }
+        load_common(&mut common, &kk, v)?;
+    }
+    let mut block = Block {
+        common,
+        block: Vec::new(),
+        rescue: Vec::new(),
+        always: Vec::new(),
+        role: None,
+        span: node.span.clone(),
+    };
+    if action == IMPORT_ROLE {
+        let spec = role::include_spec(value, &node.span, false)?;
+        let loaded = role::load(&spec, cx, &[])?;
+        acc.roles.push(loaded.role.clone());
+        acc.handlers.extend(loaded.handlers);
+        block.block = loaded.tasks;
+        // The import's own name is not shown; the tasks' role names are.
+        block.common.name = None;
+        return Ok(Item::Block(Box::new(block)));
+    }
+    let file = match value.to_value() {
+        Value::Str(s) => s,
+        Value::Map(m) => m
+            .get(&Value::str("file"))
+            .or_else(|| m.get(&Value::str("_raw_params")))
+            .map(yaml::python_str)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    if file.is_empty() {
+        return Err(LoadError::at(
+            &value.span,
+            "import_tasks needs a file name",
+            "write `import_tasks: other.yml`",
+        ));
+    }
+    let file = static_name(&file, cx.vars, &value.span, "import_tasks")?;
+    let path = find_task_file(&file, &cx.dir, cx.role.as_deref(), &cx.load.playbook_dir)
+        .ok_or_else(|| {
+            LoadError::at(
+                &value.span,
+                format!("could not find the task file `{file}` to import"),
+                "paths are relative to the file that imports them (or the role's tasks/)",
+            )
+        })?;
+    if cx.chain.contains(&path) {
+        return Err(LoadError::at(
+            &value.span,
+            format!("`{file}` imports itself"),
+            "remove the cycle of import_tasks",
+        ));
+    }
+    let mut inner = cx.clone();
+    inner.chain.push(path.clone());
+    inner.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    block.block = match load_yaml(&path)? {
+        Some(n) => load_items(&n, &inner, acc)?,
+        None => Vec::new(),
+    };
+    block.common.name = None;
+    Ok(Item::Block(Box::new(block)))
+}
+
+/// What a dynamic include reads when a host reaches it.
+pub struct IncludeLoad {
+    pub items: Vec<Item>,
+    /// Handlers brought in by `import_role` inside the file.
+    pub handlers: Vec<Item>,
+    pub roles: Vec<Arc<Role>>,
+    pub path: PathBuf,
+}
+
+/// Loads the task file of an `include_tasks`, found from the including task.
+pub fn load_included_tasks(
+    file: &str,
+    from: &Task,
+    cx: &LoadCx,
+    handler: bool,
+    depth: usize,
+) -> Result<IncludeLoad> {
+    if depth > 40 {
+        return Err(LoadError::at(
+            &from.span,
+            format!("include_tasks of `{file}` nests more than 40 levels deep"),
+            "an included file includes itself: remove the recursion or give it an end",
+        ));
+    }
+    let path = find_task_file(file, &from.dir, from.role.as_deref(), &cx.playbook_dir).ok_or_else(
+        || {
+            LoadError::at(
+                &from.span,
+                format!("could not find or access `{file}`"),
+                "paths are relative to the file that includes them (or the role's tasks/)",
+            )
+        },
+    )?;
+    let vars = cx.extra_vars.clone();
+    let icx = ItemCx {
+        load: cx,
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        role: from.role.clone(),
+        what: if handler { "handler" } else { "task" },
+        vars: &vars,
+        chain: vec![path.clone()],
+    };
+    let mut acc = Acc::default();
+    let items = match load_yaml(&path)? {
+        Some(n) => load_items(&n, &icx, &mut acc)?,
+        None => Vec::new(),
+    };
+    Ok(IncludeLoad {
+        items,
+        handlers: acc.handlers,
+        roles: acc.roles,
+        path,
+    })
+}
+
 fn is_module_key(key: &str) -> bool {
     modules::lookup(key).is_some()
 }
 
-fn load_task(
-    node: &Node,
-    map: &[(Node, Node)],
-    role: Option<&Arc<Role>>,
-    what: &str,
-) -> Result<Task> {
-    let mut task = Task {
+fn new_task(node: &Node, cx: &ItemCx<'_>) -> Task {
+    Task {
         common: Common::default(),
         action: String::new(),
         written_action: String::new(),
@@ -484,76 +912,105 @@ fn load_task(
         notify: Vec::new(),
         listen: Vec::new(),
         loop_: None,
-        loop_var: "item".into(),
-        index_var: None,
-        label: None,
+        loop_control: LoopControl::default(),
         changed_when: None,
         failed_when: None,
         until: None,
         retries: None,
         delay: None,
-        role: role.cloned(),
+        role: cx.role.clone(),
+        apply: None,
+        dir: cx.dir.clone(),
+        implicit: false,
         span: node.span.clone(),
+    }
+}
+
+fn string_list(v: &Node) -> Vec<String> {
+    match v.to_value() {
+        Value::Seq(items) => items.iter().map(crate::yaml::python_str).collect(),
+        Value::Null => Vec::new(),
+        other => vec![crate::yaml::python_str(&other)],
+    }
+}
+
+fn load_loop_control(task: &mut Task, v: &Node) -> Result<()> {
+    let Some(lc) = entries(v) else {
+        return Err(LoadError::at(
+            &v.span,
+            "`loop_control` must be a mapping",
+            "write `loop_control:` then `loop_var: name`",
+        ));
     };
+    for (lk, lv) in lc {
+        let c = &mut task.loop_control;
+        match lk.as_str().unwrap_or_default() {
+            "loop_var" => c.loop_var = lv.as_str().unwrap_or("item").to_string(),
+            "index_var" => c.index_var = lv.as_str().map(str::to_string),
+            "label" => c.label = Some(lv.to_value()),
+            "pause" => c.pause = Some(lv.to_value()),
+            "extended" => c.extended = Some(lv.to_value()),
+            "extended_allitems" => c.extended_allitems = Some(lv.to_value()),
+            "break_when" => {
+                c.break_when = match lv.to_value() {
+                    Value::Seq(items) => items,
+                    Value::Null => Vec::new(),
+                    other => vec![other],
+                }
+            }
+            other => {
+                return Err(LoadError::at(
+                    &lk.span,
+                    format!("`{other}` is not a valid loop_control key"),
+                    "loop_control takes loop_var, index_var, label, pause, extended, extended_allitems, break_when",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_task(node: &Node, map: &[(Node, Node)], cx: &ItemCx<'_>) -> Result<Task> {
+    let mut task = new_task(node, cx);
     let mut action: Option<(&Node, &Node, String)> = None;
     let mut args_kw: Option<&Node> = None;
+    let mut include_keys: Vec<&Node> = Vec::new();
     for (k, v) in map {
         let key = key_of(k)?;
-        if TASK_SUPPORTED.contains(&key.as_str()) && key != "action" {
+        if key == "include" || key == "ansible.builtin.include" {
+            return Err(LoadError::at(
+                &k.span,
+                "`include` was removed from Ansible (2.16)",
+                "use `include_tasks` (dynamic) or `import_tasks` (static)",
+            ));
+        }
+        if is_with_loop(&key) || key == "loop" {
+            if task.loop_.is_some() {
+                return Err(LoadError::at(
+                    &k.span,
+                    "a task can have only one loop",
+                    "keep one of `loop`/`with_*`",
+                ));
+            }
+            let kind = match key.strip_prefix("with_") {
+                Some(lookup) => LoopKind::With(lookup.to_string()),
+                None => LoopKind::Loop,
+            };
+            task.loop_ = Some(Loop {
+                kind,
+                terms: v.to_value(),
+            });
+            include_keys.push(k);
+            continue;
+        }
+        if TASK_SUPPORTED.contains(&key.as_str()) && key != "action" && key != "local_action" {
+            include_keys.push(k);
             match key.as_str() {
                 "args" => args_kw = Some(v),
                 "register" => task.register = v.as_str().map(str::to_string),
-                "notify" | "listen" => {
-                    let names: Vec<String> = match v.to_value() {
-                        Value::Seq(items) => items.iter().map(crate::yaml::python_str).collect(),
-                        Value::Null => Vec::new(),
-                        other => vec![crate::yaml::python_str(&other)],
-                    };
-                    if key == "notify" {
-                        task.notify = names;
-                    } else {
-                        task.listen = names;
-                    }
-                }
-                "loop" | "with_items" | "with_list" => {
-                    if task.loop_.is_some() {
-                        return Err(LoadError::at(
-                            &k.span,
-                            "a task can have only one loop",
-                            "keep one of `loop`/`with_*`",
-                        ));
-                    }
-                    let value = v.to_value();
-                    // `with_items` flattens one level, as Ansible's `items` lookup does.
-                    task.loop_ = Some(if key == "with_items" {
-                        Value::Map(Map::from([(Value::str("__kiln_flatten__"), value)]))
-                    } else {
-                        value
-                    });
-                }
-                "loop_control" => {
-                    let Some(lc) = entries(v) else {
-                        return Err(LoadError::at(
-                            &v.span,
-                            "`loop_control` must be a mapping",
-                            "write `loop_control:` then `loop_var: name`",
-                        ));
-                    };
-                    for (lk, lv) in lc {
-                        match lk.as_str().unwrap_or_default() {
-                            "loop_var" => task.loop_var = lv.as_str().unwrap_or("item").to_string(),
-                            "index_var" => task.index_var = lv.as_str().map(str::to_string),
-                            "label" => task.label = Some(lv.to_value()),
-                            other => {
-                                return Err(LoadError::at(
-                                    &lk.span,
-                                    format!("`loop_control.{other}` is not supported by kiln yet"),
-                                    "supported: loop_var, index_var, label",
-                                ));
-                            }
-                        }
-                    }
-                }
+                "notify" => task.notify = string_list(v),
+                "listen" => task.listen = string_list(v),
+                "loop_control" => load_loop_control(&mut task, v)?,
                 "changed_when" => task.changed_when = Some(v.to_value()),
                 "failed_when" => task.failed_when = Some(v.to_value()),
                 "until" => task.until = Some(v.to_value()),
@@ -563,7 +1020,11 @@ fn load_task(
             }
             continue;
         }
-        if key == "action" || is_module_key(&key) {
+        if key == "action"
+            || key == "local_action"
+            || is_module_key(&key)
+            || include_action(&key).is_some()
+        {
             if let Some((prev, _, _)) = action {
                 return Err(LoadError::at(
                     &k.span,
@@ -578,19 +1039,23 @@ fn load_task(
             continue;
         }
         let short = modules::canonical_name(&key);
-        if ANSIBLE_MODULES.contains(&short) {
+        if ANSIBLE_MODULES.contains(&short) && !key.contains('.')
+            || key.starts_with("ansible.builtin.") && ANSIBLE_MODULES.contains(&short)
+        {
             return Err(LoadError::at(
                 &k.span,
                 format!("the module `{key}` is not supported by kiln yet"),
                 "see docs/compat.md for the modules kiln implements",
             ));
         }
-        if TASK_KNOWN.contains(&key.as_str()) || is_with_loop(&key) {
-            check_keyword(k, &key, TASK_SUPPORTED, TASK_KNOWN, what)?;
+        if TASK_KNOWN.contains(&key.as_str()) {
+            check_keyword(k, &key, TASK_SUPPORTED, TASK_KNOWN, cx.what)?;
         }
         let mut candidates: Vec<String> = modules::names().map(str::to_string).collect();
         candidates.extend(modules::names().map(|n| format!("ansible.builtin.{n}")));
         candidates.extend(TASK_SUPPORTED.iter().map(|s| s.to_string()));
+        candidates
+            .extend([INCLUDE_TASKS, IMPORT_TASKS, INCLUDE_ROLE, IMPORT_ROLE].map(String::from));
         let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
         let hint = suggest(&key, &refs).map_or_else(
             || "check the spelling; see docs/compat.md for the modules kiln implements".to_string(),
@@ -599,7 +1064,8 @@ fn load_task(
         return Err(LoadError::at(
             &k.span,
             format!(
-                "couldn't resolve module/action `{key}`: it is neither a module kiln knows nor a {what} keyword"
+                "couldn't resolve module/action `{key}`: it is neither a module kiln knows nor a {} keyword",
+                cx.what
             ),
             hint,
         ));
@@ -607,30 +1073,15 @@ fn load_task(
     let Some((k, v, key)) = action else {
         return Err(LoadError::at(
             &node.span,
-            format!("no module/action detected in this {what}"),
+            format!("no module/action detected in this {}", cx.what),
             "add one module, e.g. `ansible.builtin.debug: msg=hello`",
         ));
     };
-    let (name, mut args) = if key == "action" {
-        let text = v.as_str().ok_or_else(|| {
-            LoadError::at(
-                &v.span,
-                "`action` must be a string",
-                "write `action: module k=v`",
-            )
-        })?;
-        let (m, rest) = text
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((text.trim(), ""));
-        if !is_module_key(m) {
-            return Err(LoadError::at(
-                &v.span,
-                format!("couldn't resolve module/action `{m}`"),
-                "check the module name",
-            ));
+    let (name, mut args) = if key == "action" || key == "local_action" {
+        if key == "local_action" {
+            task.common.delegate_to = Some(Value::str("localhost"));
         }
-        (m.to_string(), parse_args(m, &Value::str(rest), &v.span)?)
+        action_value(v, &key)?
     } else {
         (key.clone(), parse_args(&key, &v.to_value(), &v.span)?)
     };
@@ -649,6 +1100,9 @@ fn load_task(
                 ));
             }
         }
+    }
+    if let Some(inc) = include_action(&name) {
+        return finish_include(task, inc, &name, args, &include_keys, k, v, cx);
     }
     let module = modules::lookup(&name).ok_or_else(|| {
         LoadError::at(
@@ -673,6 +1127,158 @@ fn load_task(
     Ok(task)
 }
 
+/// `action:`/`local_action:`: `module k=v ...` or a mapping with `module:`.
+fn action_value(v: &Node, key: &str) -> Result<(String, Map)> {
+    match v.to_value() {
+        Value::Str(text) | Value::Unsafe(text) => {
+            let (m, rest) = text
+                .trim()
+                .split_once(char::is_whitespace)
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap_or((text.trim().to_string(), String::new()));
+            if !is_module_key(&m) && include_action(&m).is_none() {
+                return Err(LoadError::at(
+                    &v.span,
+                    format!("couldn't resolve module/action `{m}`"),
+                    "check the module name",
+                ));
+            }
+            let args = parse_args(&m, &Value::str(rest), &v.span)?;
+            Ok((m, args))
+        }
+        Value::Map(mut m) => {
+            let module = m
+                .shift_remove(&Value::str("module"))
+                .map(|v| yaml::python_str(&v))
+                .ok_or_else(|| {
+                    LoadError::at(
+                        &v.span,
+                        format!("`{key}` as a mapping needs `module:`"),
+                        "write `module: NAME` and its arguments beside it",
+                    )
+                })?;
+            if !is_module_key(&module) && include_action(&module).is_none() {
+                return Err(LoadError::at(
+                    &v.span,
+                    format!("couldn't resolve module/action `{module}`"),
+                    "check the module name",
+                ));
+            }
+            Ok((module, m))
+        }
+        _ => Err(LoadError::at(
+            &v.span,
+            format!("`{key}` must be a string or a mapping"),
+            "write `action: module k=v`",
+        )),
+    }
+}
+
+/// `include_tasks` and `include_role`: checked now (keywords, arguments), loaded per host
+/// when the executor reaches them.
+#[allow(clippy::too_many_arguments)]
+fn finish_include(
+    mut task: Task,
+    action: &'static str,
+    written: &str,
+    args: Map,
+    keys: &[&Node],
+    k: &Node,
+    v: &Node,
+    cx: &ItemCx<'_>,
+) -> Result<Task> {
+    for key in keys {
+        let name = key.as_str().unwrap_or_default();
+        let allowed = INCLUDE_KEYWORDS.contains(&name) || is_with_loop(name) || name == "loop";
+        if !allowed {
+            return Err(LoadError::at(
+                &key.span,
+                format!("`{name}` is not a valid attribute for {action}"),
+                "keywords for the included tasks go in `apply:`",
+            ));
+        }
+    }
+    let valid: &[&str] = if action == INCLUDE_TASKS {
+        &["file", "_raw_params", "apply"]
+    } else {
+        &[
+            "name",
+            "tasks_from",
+            "vars_from",
+            "defaults_from",
+            "handlers_from",
+            "apply",
+            "public",
+            "allow_duplicates",
+            "rolespec_validate",
+        ]
+    };
+    for key in args.keys() {
+        let name = yaml::python_str(key);
+        if !valid.contains(&name.as_str()) {
+            return Err(LoadError::at(
+                &v.span,
+                format!("invalid options for {action}: {name}"),
+                format!("{action} takes {}", valid.join(", ")),
+            ));
+        }
+    }
+    let has_name = if action == INCLUDE_TASKS {
+        args.contains_key(&Value::str("file")) || args.contains_key(&Value::str("_raw_params"))
+    } else {
+        args.contains_key(&Value::str("name"))
+    };
+    if !has_name {
+        return Err(LoadError::at(
+            &k.span,
+            if action == INCLUDE_TASKS {
+                "include_tasks needs a file name"
+            } else {
+                "include_role needs the role's `name`"
+            },
+            if action == INCLUDE_TASKS {
+                "write `include_tasks: other.yml` or `file: other.yml`"
+            } else {
+                "write `include_role:` then `name: ROLE`"
+            },
+        ));
+    }
+    let mut args = args;
+    // `apply:` is an argument of the include: keywords for what it includes.
+    if let Some(a) = args.shift_remove(&Value::str("apply")) {
+        let Value::Map(m) = a else {
+            return Err(LoadError::at(
+                &v.span,
+                "`apply` must be a mapping of keywords",
+                "write `apply:` then `tags: [...]`, `become: true`, ...",
+            ));
+        };
+        let mut c = Common::default();
+        for (ak, av) in m {
+            let key = yaml::python_str(&ak);
+            if !BLOCK_SUPPORTED.contains(&key.as_str())
+                || matches!(key.as_str(), "block" | "rescue" | "always")
+            {
+                return Err(LoadError::at(
+                    &v.span,
+                    format!("`{key}` is not a valid keyword for `apply`"),
+                    "apply takes block keywords (tags, become, when, vars, ...)",
+                ));
+            }
+            common_value(&mut c, &key, av, &v.span)?;
+        }
+        task.apply = Some(Box::new(c));
+    }
+    if action == INCLUDE_ROLE && !contains_template(&Value::Map(args.clone())) {
+        // A literal role name must exist now, as Ansible finds out at parse time too.
+        role::check_include_args(&args, &v.span, cx)?;
+    }
+    task.action = action.to_string();
+    task.written_action = written.to_string();
+    task.args = args;
+    Ok(task)
+}
+
 /// A module's arguments from the value under its key: a mapping, or a `k=v` string.
 fn parse_args(module: &str, v: &Value, span: &Span) -> Result<Map> {
     let short = modules::canonical_name(module);
@@ -690,6 +1296,20 @@ fn parse_args(module: &str, v: &Value, span: &Span) -> Result<Map> {
             Ok(m)
         }
         Value::Str(s) | Value::Unsafe(s) => {
+            if matches!(short, "include_tasks" | "import_tasks") {
+                // A file name, possibly followed by k=v pairs (Ansible's free-form include).
+                let mut m = parse_kv(s, false)
+                    .map_err(|e| LoadError::at(span, e, "quote values that contain spaces"))?;
+                if let Some(f) = m.shift_remove(&Value::str("_raw_params")) {
+                    m.insert(Value::str("file"), f);
+                }
+                return Ok(m);
+            }
+            if matches!(short, "include_role" | "import_role") {
+                let mut m = Map::new();
+                m.insert(Value::str("name"), Value::str(s.clone()));
+                return Ok(m);
+            }
             if short == "set_fact" || !raw_module {
                 parse_kv(s, false)
                     .map_err(|e| LoadError::at(span, e, "quote values that contain spaces"))
@@ -721,30 +1341,7 @@ pub fn contains_template(v: &Value) -> bool {
     }
 }
 
-/// Finds a role directory the way Ansible searches: `roles/` beside the playbook, then the
-/// playbook directory itself.
-fn find_role(name: &str, dir: &Path, top_dir: &Path) -> Option<PathBuf> {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return p.is_dir().then(|| p.to_path_buf());
-    }
-    [
-        dir.join("roles").join(name),
-        top_dir.join("roles").join(name),
-        dir.join(name),
-    ]
-    .into_iter()
-    .find(|c| c.is_dir())
-}
-
-fn role_file(dir: &Path, sub: &str) -> Option<PathBuf> {
-    ["main.yml", "main.yaml", "main"]
-        .iter()
-        .map(|f| dir.join(sub).join(f))
-        .find(|p| p.is_file())
-}
-
-fn load_vars_file(path: &Path) -> Result<Map> {
+pub(super) fn load_vars_file(path: &Path) -> Result<Map> {
     match load_yaml(path)? {
         None => Ok(Map::new()),
         Some(n) => match n.to_value() {
@@ -757,136 +1354,4 @@ fn load_vars_file(path: &Path) -> Result<Map> {
             )),
         },
     }
-}
-
-fn load_role(item: &Node, dir: &Path, top_dir: &Path) -> Result<(Arc<Role>, Vec<Item>, Vec<Item>)> {
-    let (name_node, extra): (&Node, Vec<&(Node, Node)>) = match &item.kind {
-        NodeKind::Scalar(_) => (item, Vec::new()),
-        NodeKind::Map(e) => {
-            let name = e
-                .iter()
-                .find(|(k, _)| matches!(k.as_str(), Some("role" | "name")))
-                .map(|(_, v)| v)
-                .ok_or_else(|| {
-                    LoadError::at(
-                        &item.span,
-                        "a role entry needs `role: NAME`",
-                        "write `- role: NAME`",
-                    )
-                })?;
-            (
-                name,
-                e.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), Some("role" | "name")))
-                    .collect(),
-            )
-        }
-        NodeKind::Seq(_) => {
-            return Err(LoadError::at(
-                &item.span,
-                "a role entry must be a name or a mapping",
-                "write `- NAME` or `- role: NAME`",
-            ));
-        }
-    };
-    let name = name_node
-        .as_str()
-        .ok_or_else(|| {
-            LoadError::at(
-                &name_node.span,
-                "a role name must be a string",
-                "quote the name",
-            )
-        })?
-        .to_string();
-    let path = find_role(&name, dir, top_dir).ok_or_else(|| {
-        LoadError::at(
-            &name_node.span,
-            format!(
-                "the role `{name}` was not found in `{}` or `{}`",
-                dir.join("roles").display(),
-                dir.display()
-            ),
-            "put the role in a `roles/` directory beside the playbook",
-        )
-    })?;
-    if let Some(meta) = role_file(&path, "meta")
-        && let Some(n) = load_yaml(&meta)?
-        && n.get("dependencies").is_some_and(|d| d.to_value().truthy())
-    {
-        return Err(LoadError::at(
-            &n.span,
-            format!("role `{name}` has dependencies, which kiln does not support yet"),
-            "list the dependency roles in the play before this one",
-        ));
-    }
-    let defaults = role_file(&path, "defaults")
-        .map(|f| load_vars_file(&f))
-        .transpose()?
-        .unwrap_or_default();
-    let vars = role_file(&path, "vars")
-        .map(|f| load_vars_file(&f))
-        .transpose()?
-        .unwrap_or_default();
-    let mut common = Common::default();
-    let mut params = Map::new();
-    for (k, v) in extra {
-        let key = key_of(k)?;
-        match key.as_str() {
-            "when" | "tags" | "become" | "become_user" | "become_method" | "become_flags"
-            | "ignore_errors" | "no_log" | "check_mode" | "diff" | "environment" | "timeout" => {
-                load_common(&mut common, &key, v)?
-            }
-            "vars" => match v.to_value() {
-                Value::Map(m) => params.extend(m),
-                _ => {
-                    return Err(LoadError::at(
-                        &v.span,
-                        "`vars` must be a mapping",
-                        "write `vars:` then `name: value` lines",
-                    ));
-                }
-            },
-            _ => {
-                params.insert(Value::str(key), v.to_value());
-            }
-        }
-    }
-    let role = Arc::new(Role {
-        name: name.clone(),
-        path: path.clone(),
-        defaults,
-        vars,
-        params: params.clone(),
-        search: SearchPaths(vec![path.clone(), dir.to_path_buf()]),
-    });
-    let tasks = match role_file(&path, "tasks") {
-        Some(f) => match load_yaml(&f)? {
-            Some(n) => load_items(&n, &path.join("tasks"), Some(&role), "task")?,
-            None => Vec::new(),
-        },
-        None => Vec::new(),
-    };
-    let handlers = match role_file(&path, "handlers") {
-        Some(f) => match load_yaml(&f)? {
-            Some(n) => load_items(&n, &path.join("handlers"), Some(&role), "handler")?,
-            None => Vec::new(),
-        },
-        None => Vec::new(),
-    };
-    common.vars = params;
-    let wrap = |items: Vec<Item>, c: &Common| -> Vec<Item> {
-        if items.is_empty() {
-            return items;
-        }
-        vec![Item::Block(Box::new(Block {
-            common: c.clone(),
-            block: items,
-            rescue: Vec::new(),
-            always: Vec::new(),
-            span: item.span.clone(),
-        }))]
-    };
-    let tasks = wrap(tasks, &common);
-    Ok((role, tasks, handlers))
 }
