@@ -70,7 +70,10 @@ impl Span {
         let width = last.to_string().len();
         let mut out = String::new();
         for n in first..=last {
-            out.push_str(&format!("{n:>width$} {}\n", lines[n - 1]));
+            // An empty line is the number alone, as Ansible prints it.
+            let line = format!("{n:>width$} {}", lines[n - 1]);
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
         let lead: String = lines[last - 1]
             .chars()

@@ -163,7 +163,8 @@ for _d in /sys/class/net/*; do
   if [ -e "$_d/bridge" ]; then
     echo "if.bridge=$_n"
     set -- "$@" "$_d/bridge/bridge_id" "$_d/bridge/stp_state"
-    for _b in "$_d"/brif/*; do [ -e "$_b" ] && echo "if.brif=$_n ${_b##*/}"; done
+    # In directory order, as Ansible's os.listdir (a glob would sort them).
+    for _b in $(find "$_d/brif/" -mindepth 1 -maxdepth 1 2>/dev/null); do echo "if.brif=$_n ${_b##*/}"; done
   fi
   if [ -e "$_d/bonding" ]; then
     echo "if.bonding=$_n"

@@ -73,7 +73,15 @@ impl Module for Copy {
                 // Ansible writes non-string content as JSON.
                 other => crate::output::json::to_string(other, None).into_bytes(),
             };
-            return write_content(cx, &args, Source::Bytes(bytes), &dest, None).await;
+            return write_content(
+                cx,
+                &args,
+                Source::Bytes(bytes),
+                &dest,
+                None,
+                DiffAfter::Dest,
+            )
+            .await;
         }
         let src = args.str("src").unwrap_or_default();
         let Some(path) = cx.search.find("files", &src) else {
@@ -91,6 +99,7 @@ impl Module for Copy {
             Source::File(path.clone()),
             &dest,
             name.as_deref(),
+            DiffAfter::File(&path),
         )
         .await;
         r.data
@@ -126,8 +135,17 @@ async fn copy_dir(cx: &TaskCx<'_>, args: &Args, dir: &Path, src: &str, dest: &st
             };
             try_conn!(cx.sh(mkdir).await);
         }
-        let source = Source::File(dir.join(&rel));
-        let r = write_content(cx, args, source, &target.display().to_string(), None).await;
+        let file = dir.join(&rel);
+        let source = Source::File(file.clone());
+        let r = write_content(
+            cx,
+            args,
+            source,
+            &target.display().to_string(),
+            None,
+            DiffAfter::File(&file),
+        )
+        .await;
         if r.failed || r.unreachable {
             return r;
         }
@@ -237,6 +255,15 @@ impl Source {
 /// GNU and busybox `sha256sum`, then BSD and macOS tools.
 const REMOTE_SHA256: &str = "if [ -f \"$p\" ]; then { sha256sum \"$p\" 2>/dev/null || shasum -a 256 \"$p\" 2>/dev/null ||      openssl dgst -sha256 -r \"$p\" 2>/dev/null || echo; }; else echo; fi";
 
+/// What a diff names as the new content, as Ansible's actions do: the destination for
+/// `content`, the controller file for `src`, "dynamically generated" for a template.
+#[derive(Clone, Copy)]
+pub enum DiffAfter<'a> {
+    Dest,
+    File(&'a Path),
+    Generated,
+}
+
 /// The shared write path of `copy` and `template`: compare, then write atomically with the
 /// requested attributes, honouring force, backup, validate, check and diff mode.
 pub async fn write_content(
@@ -245,6 +272,7 @@ pub async fn write_content(
     content: Source,
     dest: &str,
     src_name: Option<&str>,
+    after: DiffAfter<'_>,
 ) -> TaskResult {
     let summary = match content.summarize() {
         Ok(s) => s,
@@ -335,9 +363,17 @@ pub async fn write_content(
                 String::new()
             };
             result.diff.push(Diff {
-                before_header: target.clone(),
-                after_header: src_name
-                    .map_or_else(|| "dynamically generated".to_string(), str::to_string),
+                // A new file has no "before" name.
+                before_header: if exists {
+                    target.clone()
+                } else {
+                    String::new()
+                },
+                after_header: match after {
+                    DiffAfter::Dest => target.clone(),
+                    DiffAfter::File(p) => p.display().to_string(),
+                    DiffAfter::Generated => "dynamically generated".to_string(),
+                },
                 before,
                 after: content.diff_text(summary.size).unwrap_or_default(),
             });

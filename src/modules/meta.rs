@@ -1,5 +1,6 @@
-//! `meta`: directives to kiln itself rather than work on a host. The executor carries out
-//! `flush_handlers` (it owns the handlers); the ones that act on a host's connection run here.
+//! `meta`: directives to the executor rather than work on a host. The executor carries them
+//! all out (it owns the handlers, the hosts' state and their connections); this module only
+//! checks the action's name.
 
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
@@ -7,12 +8,18 @@ use async_trait::async_trait;
 
 pub struct Meta;
 
-/// The meta actions kiln implements; Ansible's others (`end_play`, `end_host`, `end_batch`,
-/// `end_role`, `clear_facts`, `clear_host_errors`, `refresh_inventory`) are refused at load.
+/// The meta actions kiln implements; Ansible's `refresh_inventory` is refused at load (kiln
+/// reads the inventory once per run).
 static SPEC: ArgSpec = ArgSpec {
     options: &[Opt::new("_raw_params", Kind::Str).required().choices(&[
-        "noop",
+        "clear_facts",
+        "clear_host_errors",
+        "end_batch",
+        "end_host",
+        "end_play",
+        "end_role",
         "flush_handlers",
+        "noop",
         "reset_connection",
     ])],
     mutually_exclusive: &[],
@@ -29,11 +36,10 @@ impl Module for Meta {
     fn spec(&self) -> &'static ArgSpec {
         &SPEC
     }
-    async fn run(&self, cx: &TaskCx<'_>, args: Args) -> TaskResult {
-        if args.str("_raw_params").as_deref() == Some("reset_connection") {
-            // The next command opens a new connection (new login, new become rights).
-            cx.conn.reset().await;
-        }
+    fn controller_only(&self) -> bool {
+        true
+    }
+    async fn run(&self, _cx: &TaskCx<'_>, _args: Args) -> TaskResult {
         TaskResult::ok()
     }
 }

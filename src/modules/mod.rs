@@ -10,6 +10,7 @@ mod fail;
 mod fetch;
 mod file;
 mod fileattrs;
+mod include_vars;
 mod lineinfile;
 mod meta;
 mod ping;
@@ -21,6 +22,7 @@ pub mod spec;
 mod stat;
 mod systemd;
 mod template;
+mod validate_argument_spec;
 
 pub use registry::{canonical_name, lookup, names};
 pub use result::{Diff, TaskResult};
@@ -109,6 +111,11 @@ pub trait Module: Send + Sync {
     async fn run(&self, cx: &TaskCx<'_>, args: Args) -> TaskResult;
     /// Modules that only compute on the controller (`debug`, `set_fact`) never touch the host.
     fn controller_only(&self) -> bool {
+        false
+    }
+    /// Runs once for all the hosts of a task, on the first of them (Ansible's
+    /// `BYPASS_HOST_LOOP` action plugins: `pause`), its result shared by all.
+    fn bypass_host_loop(&self) -> bool {
         false
     }
     /// Collections outside ansible.builtin whose name for this module resolves to it

@@ -13,6 +13,7 @@ static MODULES: &[&dyn Module] = &[
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,
+    &super::include_vars::IncludeVars,
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
     &super::ping::Ping,
@@ -25,6 +26,7 @@ static MODULES: &[&dyn Module] = &[
     &super::systemd::Systemd("systemd_service"),
     &super::systemd::Systemd("systemd"),
     &super::template::Template,
+    &super::validate_argument_spec::ValidateArgumentSpec,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

@@ -30,6 +30,12 @@ pub struct TaskResult {
     pub verbose_always: bool,
     /// Where in the playbook a templating or conditional error came from, with a hint.
     pub origin: Option<(crate::diag::Span, String)>,
+    /// The host the task ran on for this host (`delegate_to`), shown as `[host -> other]`:
+    /// its name, and the label results show (with its address when that differs).
+    pub delegate: Option<(String, String)>,
+    /// The task failed through `failed_when` rather than by its module (Ansible words
+    /// that as the action's failure).
+    pub failed_by_condition: bool,
 }
 
 impl TaskResult {

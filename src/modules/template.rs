@@ -1,7 +1,7 @@
 //! `template`: render a Jinja template from `templates/` on the controller, then write it
 //! like `copy` (checksum compare, atomic write, attributes, backup, validate).
 
-use super::copy::{FILE_COMMON, Source, write_content};
+use super::copy::{DiffAfter, FILE_COMMON, Source, write_content};
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
 use crate::yaml::Value;
@@ -84,6 +84,7 @@ impl Module for Template {
             Source::Bytes(rendered.into_bytes()),
             &dest,
             name.as_deref(),
+            DiffAfter::Generated,
         )
         .await;
         r.data

@@ -8,7 +8,19 @@ pub fn unified(before: &str, after: &str, before_header: &str, after_header: &st
     let a: Vec<&str> = before.split_inclusive('\n').collect();
     let b: Vec<&str> = after.split_inclusive('\n').collect();
     let ops = lcs_ops(&a, &b);
-    let mut out = format!("--- before: {before_header}\n+++ after: {after_header}\n");
+    // An empty header (a file that did not exist) is left out, as Ansible prints it.
+    let named = |what: &str, h: &str| {
+        if h.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: {h}")
+        }
+    };
+    let mut out = format!(
+        "--- {}\n+++ {}\n",
+        named("before", before_header),
+        named("after", after_header)
+    );
     // Group operations into hunks with 3 lines of context.
     let ctx = 3;
     let mut i = 0;

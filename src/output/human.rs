@@ -8,17 +8,15 @@ use std::io::Write;
 
 pub struct Human {
     pub verbosity: u8,
-    pub diff: bool,
     out: Box<dyn Write + Send>,
     /// Error blocks already printed: as ansible-playbook, the same one is shown once.
     errors_shown: std::collections::HashSet<String>,
 }
 
 impl Human {
-    pub fn new(verbosity: u8, diff: bool) -> Human {
+    pub fn new(verbosity: u8) -> Human {
         Human {
             verbosity,
-            diff,
             out: Box::new(std::io::stdout()),
             errors_shown: Default::default(),
         }
@@ -34,12 +32,20 @@ impl Human {
     fn error_block(&mut self, event: &HostEvent<'_>) {
         let r = event.result;
         let controller = crate::modules::lookup(event.action).is_some_and(|m| m.controller_only());
-        let kind = if controller { "Action" } else { "Module" };
+        let kind = if controller || r.failed_by_condition {
+            "Action"
+        } else {
+            "Module"
+        };
         let msg = r.msg.as_deref().unwrap_or("");
-        // Failures of the task itself (a timeout) rather than of its module or action
-        // already say so, as in Ansible.
+        // Failures of the task itself (a timeout, an unreachable host) rather than of its
+        // module or action already say so, as in Ansible.
         let mut block = if msg.starts_with("Task failed: ") {
             format!("[ERROR]: {msg}")
+        } else if r.unreachable {
+            format!("[ERROR]: Task failed: {msg}")
+        } else if msg.is_empty() {
+            format!("[ERROR]: Task failed: {kind} failed.")
         } else {
             format!("[ERROR]: Task failed: {kind} failed: {msg}")
         };
@@ -90,12 +96,31 @@ fn shown(event: &HostEvent<'_>) -> Value {
     for k in HIDDEN {
         v.shift_remove(&Value::str(k));
     }
-    // A debug result shows only what it prints, as ansible-playbook's callback does.
-    if event.action == "debug" {
-        v.shift_remove(&Value::str("changed"));
+    // An unreachable host's message says the task failed, as Ansible's does.
+    if event.result.unreachable
+        && let Some(Value::Str(m)) = v.get_mut(&Value::str("msg"))
+        && !m.starts_with("Task failed: ")
+    {
+        *m = format!("Task failed: {m}");
     }
     if let Some(item) = event.item {
         v.insert(Value::str("item"), item.clone());
+    }
+    // A debug result shows only what it prints, as ansible-playbook's callback does: `msg`
+    // alone, or the variable (and the loop item) without the status keys.
+    if event.action == "debug" {
+        if v.contains_key(&Value::str("msg")) {
+            v.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    Some("msg" | "exception" | "warnings" | "deprecations")
+                )
+            });
+        } else {
+            for k in ["changed", "failed", "skipped", "invocation", "skip_reason"] {
+                v.shift_remove(&Value::str(k));
+            }
+        }
     }
     Value::Map(v)
 }
@@ -122,11 +147,13 @@ impl Callback for Human {
                 self.on_warning(&crate::yaml::python_str(w));
             }
         }
-        if self.diff && !event.no_log {
+        // Modules give diffs only in diff mode (`-D`, or the task's `diff: true`); Ansible
+        // shows those of changes, each followed by a blank line.
+        if !event.no_log && r.changed {
             for d in &r.diff {
                 let text = diff::unified(&d.before, &d.after, &d.before_header, &d.after_header);
                 if !text.is_empty() {
-                    let _ = write!(self.out, "{text}");
+                    let _ = writeln!(self.out, "{text}");
                 }
             }
         }
@@ -136,19 +163,33 @@ impl Callback for Human {
                 format!(
                     " => (item={})",
                     if event.no_log {
-                        "None".into()
+                        "(censored due to no_log)".into()
                     } else {
                         crate::yaml::python_str(i)
                     }
                 )
             })
             .unwrap_or_default();
-        let host = event.host;
-        // One line of JSON, as Ansible prints results, unless asked for more detail.
-        let indent = (r.verbose_always || self.verbosity > 2).then_some(4);
+        // A delegated task shows where it ran: `[web1 -> db1]`.
+        let host = match &r.delegate {
+            Some((_, label)) => format!("{} -> {label}", event.host),
+            None => event.host.to_string(),
+        };
+        let host = host.as_str();
+        // One line of JSON, as Ansible prints results, unless asked for more detail. A
+        // censored result loses `debug`'s "always show" too.
+        let always = r.verbose_always && !event.no_log;
+        let indent = (always || self.verbosity > 2).then_some(4);
         let details = || json::to_string(&shown(event), indent);
         let line = if r.unreachable {
-            format!("fatal: [{host}]: UNREACHABLE! => {}", details())
+            if !event.no_log {
+                self.error_block(event);
+            }
+            let mut l = format!("fatal: [{host}]: UNREACHABLE! => {}", details());
+            if event.ignored {
+                l.push_str("\n...ignoring");
+            }
+            l
         } else if r.failed {
             let head = if event.item.is_some() {
                 format!("failed: [{host}]{item}")
@@ -164,10 +205,17 @@ impl Callback for Human {
             }
             l
         } else if r.skipped {
-            format!("skipping: [{host}]{item}")
+            // Ansible leaves a space after a skipped item's label.
+            let pad = if event.item.is_some() { " " } else { "" };
+            let extra = if self.verbosity > 0 || always {
+                format!(" => {}", details())
+            } else {
+                String::new()
+            };
+            format!("skipping: [{host}]{item}{pad}{extra}")
         } else {
             let status = if r.changed { "changed" } else { "ok" };
-            let extra = if self.verbosity > 0 || r.verbose_always {
+            let extra = if self.verbosity > 0 || always {
                 format!(" => {}", details())
             } else {
                 String::new()
@@ -193,5 +241,23 @@ impl Callback for Human {
 
     fn on_warning(&mut self, msg: &str) {
         eprintln!("[WARNING]: {msg}");
+    }
+
+    fn on_include(&mut self, what: &str, hosts: &[String], item: Option<&Value>) {
+        let mut line = format!("included: {what} for {}", hosts.join(", "));
+        if let Some(i) = item {
+            line.push_str(&format!(" => (item={})", crate::yaml::python_str(i)));
+        }
+        self.line(&line);
+    }
+
+    fn on_retry(&mut self, host: &str, task: &str, left: u32) {
+        self.line(&format!(
+            "FAILED - RETRYING: [{host}]: {task} ({left} retries left)."
+        ));
+    }
+
+    fn on_no_hosts_remaining(&mut self) {
+        self.banner("NO MORE HOSTS LEFT");
     }
 }

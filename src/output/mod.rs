@@ -32,6 +32,12 @@ pub trait Callback: Send {
     fn on_host_result(&mut self, event: &HostEvent<'_>);
     fn on_stats(&mut self, stats: &Stats);
     fn on_warning(&mut self, msg: &str);
+    /// An include was loaded for these hosts (`included: FILE for h1, h2`).
+    fn on_include(&mut self, what: &str, hosts: &[String], item: Option<&Value>);
+    /// Every host of the batch has failed (`max_fail_percentage`).
+    fn on_no_hosts_remaining(&mut self);
+    /// An `until` attempt failed on `host`; `left` more follow.
+    fn on_retry(&mut self, host: &str, task: &str, left: u32);
 }
 
 /// Prints warnings to stderr as Ansible does, so they never mix with data on stdout.
