@@ -1,10 +1,11 @@
 //! `kiln run PLAYBOOK...`: ansible-playbook's command line.
 
 use super::{Failure, exit};
+use crate::config::Config;
 use crate::executor::{Executor, RunOptions, TagFilter};
 use crate::inventory::{Loader, read_limit};
 use crate::output::human::Human;
-use crate::playbook::{Item, Playbook, kv::parse_kv, load_playbook};
+use crate::playbook::{Item, LoadCx, Playbook, kv::parse_kv, load_playbook};
 use crate::yaml::{Map, Value};
 use clap::Args;
 use std::path::PathBuf;
@@ -36,9 +37,9 @@ pub struct RunArgs {
     /// Show the changes made to files.
     #[arg(short = 'D', long)]
     pub diff: bool,
-    /// How many hosts run a task at once.
-    #[arg(short = 'f', long, default_value_t = 50)]
-    pub forks: usize,
+    /// How many hosts run a task at once (default: the `forks` setting, else 50).
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
     /// Connect as this user.
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub remote_user: Option<String>,
@@ -146,7 +147,7 @@ fn split_tags(v: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Playbook>, Failure> {
+pub fn load_all(paths: &[PathBuf], cx: &LoadCx) -> Result<Vec<Playbook>, Failure> {
     paths
         .iter()
         .map(|p| {
@@ -156,14 +157,41 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Playbook>, Failure> {
                     format!("the playbook `{}` could not be found", p.display()),
                 ));
             }
-            load_playbook(p).map_err(|e| Failure::new(exit::PARSE, e.render()))
+            load_playbook(p, cx).map_err(|e| Failure::new(exit::PARSE, e.render()))
         })
         .collect()
 }
 
+/// The configuration (ansible.cfg and `ANSIBLE_*`), or an options error naming the bad setting.
+pub fn config() -> Result<Config, Failure> {
+    let c = Config::load().map_err(|e| Failure::new(exit::OPTIONS, e.to_string()))?;
+    if let Some(h) = c.string("hash_behaviour")
+        && h != "replace"
+    {
+        return Err(Failure::new(
+            exit::OPTIONS,
+            format!(
+                "hash_behaviour `{h}` is not supported by kiln: it merges variables as `replace` does (Ansible's default)"
+            ),
+        ));
+    }
+    Ok(c)
+}
+
+fn cfg<T>(r: Result<T, crate::config::ConfigError>) -> Result<T, Failure> {
+    r.map_err(|e| Failure::new(exit::OPTIONS, e.to_string()))
+}
+
 pub fn run(args: &RunArgs) -> Result<String, Failure> {
+    let config = config()?;
+    let extra = extra_vars(&args.extra_vars)?;
+    let load_cx = LoadCx {
+        playbook_dir: PathBuf::new(),
+        roles_path: config.paths("roles_path"),
+        extra_vars: extra.clone(),
+    };
     // Everything is loaded and checked before any host is touched.
-    let playbooks = load_all(&args.playbooks)?;
+    let playbooks = load_all(&args.playbooks, &load_cx)?;
     if args.syntax_check {
         return Ok(playbooks
             .iter()
@@ -171,11 +199,19 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
             .collect::<Vec<_>>()
             .join("\n"));
     }
-    let extra = extra_vars(&args.extra_vars)?;
     let playbook_dir = playbooks.first().map(|p| p.dir.clone());
-    let mut loader = Loader::load(&args.inventory, playbook_dir.as_deref())
+    let sources: Vec<String> = if args.inventory.is_empty() {
+        config
+            .paths("inventory")
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    } else {
+        args.inventory.clone()
+    };
+    let mut loader = Loader::load(&sources, playbook_dir.as_deref())
         .map_err(|e| Failure::new(exit::ERROR, e.render()))?;
-    if args.inventory.is_empty() {
+    if sources.is_empty() {
         eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
     }
     for w in loader.take_warnings() {
@@ -194,7 +230,8 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     if args.ask_pass {
         ssh.password = Some(ask("SSH password: ", "-k")?);
     }
-    let become_password = if args.ask_become_pass {
+    let ask_become = args.ask_become_pass || cfg(config.bool("become_ask_pass"))?.unwrap_or(false);
+    let become_password = if ask_become {
         // As Ansible, an empty answer to -K means "the same as the SSH password".
         let prompt = if args.ask_pass {
             "BECOME password[defaults to SSH password]: "
@@ -209,54 +246,106 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     } else {
         None
     };
-    ssh.private_key = args.private_key.clone();
-    ssh.timeout = args.timeout;
+    ssh.private_key = args
+        .private_key
+        .clone()
+        .or_else(|| config.paths("private_key_file").into_iter().next());
+    ssh.timeout = match args.timeout {
+        Some(t) => Some(t),
+        None => cfg(config.int("timeout"))?,
+    };
+    if ssh.host_key_checking.is_none() {
+        ssh.host_key_checking = config.string("host_key_checking");
+    }
     if let Some(p) = &args.host_key_checking {
         crate::connection::ssh::known_hosts::Policy::parse(p)
             .map_err(|e| Failure::new(exit::OPTIONS, e.to_string()))?;
         ssh.host_key_checking = Some(p.clone());
     }
+    let forks = match args.forks {
+        Some(f) => f,
+        None => cfg(config.int("forks"))?.map_or(50, |f| f as usize),
+    };
     let opts = RunOptions {
         ssh,
         check: args.check,
         diff: args.diff,
-        forks: args.forks,
+        forks,
         limit,
         tags: TagFilter {
             only: split_tags(&args.tags),
             skip: split_tags(&args.skip_tags),
         },
         extra_vars: extra,
-        become_: args.become_,
-        become_user: args.become_user.clone(),
-        become_method: args.become_method.clone(),
+        become_: args.become_ || cfg(config.bool("become"))?.unwrap_or(false),
+        become_user: args
+            .become_user
+            .clone()
+            .or_else(|| config.string("become_user")),
+        become_method: args
+            .become_method
+            .clone()
+            .or_else(|| config.string("become_method")),
+        become_flags: config.string("become_flags"),
         become_password,
         connection: args.connection.clone(),
-        remote_user: args.remote_user.clone(),
+        remote_user: args
+            .remote_user
+            .clone()
+            .or_else(|| config.string("remote_user")),
         verbosity: args.verbose,
         start_at_task: args.start_at_task.clone(),
-        force_handlers: args.force_handlers,
+        force_handlers: args.force_handlers || cfg(config.bool("force_handlers"))?.unwrap_or(false),
+        strategy: config.string("strategy").unwrap_or_else(|| "linear".into()),
+        any_errors_fatal: cfg(config.bool("any_errors_fatal"))?.unwrap_or(false),
+        gathering: config
+            .string("gathering")
+            .unwrap_or_else(|| "implicit".into()),
+        load: load_cx,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::ERROR, format!("could not start the runtime: {e}")))?;
-    let mut cb = Human::new(args.verbose, args.diff);
+    let mut cb = Human::new(args.verbose);
     let mut code = exit::OK;
     let mut stats_all = crate::executor::Stats::default();
     let mut retry = std::collections::BTreeSet::new();
     for pb in &playbooks {
-        let exec = Executor::new(opts.clone(), &mut loader, &mut cb);
-        let stats = runtime.block_on(exec.run(pb));
+        let mut opts = opts.clone();
+        opts.load.playbook_dir = pb.dir.clone();
+        let exec = Executor::new(opts, &mut loader, &mut cb);
+        let (stats, abort) = runtime.block_on(exec.run(pb));
+        if let Some(a) = abort {
+            // As ansible-playbook: the error, no recap, exit code 1.
+            return Err(Failure::new(exit::ERROR, format!("[ERROR]: {}", a.message)));
+        }
+        retry.extend(stats.failed_hosts.iter().cloned());
+        retry.extend(stats.unreachable_hosts.iter().cloned());
+        stats_all.failed_hosts.extend(stats.failed_hosts);
+        stats_all.unreachable_hosts.extend(stats.unreachable_hosts);
         for (h, s) in stats.hosts {
-            if s.failed > 0 || s.unreachable > 0 {
-                retry.insert(h.clone());
-            }
             stats_all.hosts.insert(h, s);
         }
     }
     if let Some(path) = &args.retry_file {
         write_retry_file(path, &retry)?;
+    } else if cfg(config.bool("retry_files_enabled"))?.unwrap_or(false)
+        && let Some(pb) = playbooks.first()
+    {
+        // Ansible's retry file: `<playbook name>.retry` beside the playbook, or in the
+        // `retry_files_save_path` directory.
+        let dir = config
+            .paths("retry_files_save_path")
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| pb.dir.clone());
+        let stem = pb
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "playbook".into());
+        write_retry_file(&dir.join(format!("{stem}.retry")), &retry)?;
     }
     let c = stats_all.exit_code();
     if c != 0 {

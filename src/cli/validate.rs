@@ -12,7 +12,13 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: &ValidateArgs) -> Result<String, Failure> {
-    let playbooks = load_all(&args.playbooks)?;
+    let config = super::run::config()?;
+    let cx = crate::playbook::LoadCx {
+        playbook_dir: PathBuf::new(),
+        roles_path: config.paths("roles_path"),
+        extra_vars: Default::default(),
+    };
+    let playbooks = load_all(&args.playbooks, &cx)?;
     let mut out = Vec::new();
     for pb in &playbooks {
         let tasks: usize = pb

@@ -1,5 +1,6 @@
 //! What the run remembers about each host: its inventory variables, facts, facts and
-//! results set during the run, whether it has failed, and its connection.
+//! results set during the run, variables from `include_vars`, whether it has failed or its
+//! play has ended, the handlers it notified, and its connection.
 
 use crate::connection::Connection;
 use crate::yaml::Map;
@@ -11,12 +12,20 @@ pub struct HostState {
     pub inventory_vars: Map,
     /// `ansible_facts`.
     pub facts: Map,
+    /// Whether facts were gathered in this run (the `smart` gathering setting asks).
+    pub facts_gathered: bool,
     /// `set_fact` values and registered results.
     pub set_facts: Map,
-    /// Failed in this play (it takes no further part in it, nor in later plays).
+    /// `include_vars` results.
+    pub include_vars: Map,
+    /// The play's `vars_files`, for this host (their names may use host variables).
+    pub vars_files: Map,
+    /// Failed (it takes no further part in this play, nor in later plays).
     pub failed: bool,
     pub unreachable: bool,
-    /// Handlers notified and not yet run.
+    /// `meta: end_host` / `end_play` / `end_batch`: done with this play, not failed.
+    pub ended: bool,
+    /// Handler notifications not yet flushed, in order.
     pub notified: IndexSet<String>,
     pub conn: Option<Arc<dyn Connection>>,
 }
@@ -26,11 +35,20 @@ impl HostState {
         HostState {
             inventory_vars,
             facts: Map::new(),
+            facts_gathered: false,
             set_facts: Map::new(),
+            include_vars: Map::new(),
+            vars_files: Map::new(),
             failed: false,
             unreachable: false,
+            ended: false,
             notified: IndexSet::new(),
             conn: None,
         }
+    }
+
+    /// Whether the host still takes part in the play.
+    pub fn active(&self) -> bool {
+        !self.failed && !self.unreachable && !self.ended
     }
 }

@@ -1,49 +1,21 @@
-//! One play: select hosts, gather facts, run pre_tasks, roles and tasks, post_tasks (each
-//! followed by its handlers) with the linear strategy, blocks with rescue and always.
+//! One play: select and order hosts, ask `vars_prompt`, split the hosts into `serial`
+//! batches; for each batch load `vars_files`, connect, gather facts, run pre_tasks, roles and
+//! tasks, post_tasks (each followed by its handlers). A batch whose hosts all failed ends the
+//! playbook, as in ansible-playbook.
 
 use super::Executor;
 use super::host::HostState;
-use super::task::{self, Job, Outcome};
+use super::step::HostFlags;
 use super::vars::PlayCx;
-use crate::connection::{Become, Connection, Local, quote};
-use crate::modules::{SearchPaths, TaskResult};
+use super::walk::Scope;
+use crate::connection::Connection;
+use crate::modules::TaskResult;
 use crate::output::HostEvent;
-use crate::playbook::{Block, Common, Item, Play, Playbook, Task};
+use crate::playbook::{Item, Play, Playbook};
 use crate::yaml::{Map, Value};
 use futures::StreamExt;
-use indexmap::IndexSet;
 use std::sync::Arc;
-
-/// The enclosing blocks of a task, innermost last.
-#[derive(Clone, Default)]
-struct Scope<'p> {
-    chain: Vec<&'p Common>,
-}
-
-impl<'p> Scope<'p> {
-    fn push(&self, c: &'p Common) -> Scope<'p> {
-        let mut s = self.clone();
-        s.chain.push(c);
-        s
-    }
-
-    /// The innermost value of a keyword.
-    fn pick(&self, f: impl Fn(&Common) -> Option<&Value>) -> Option<&'p Value> {
-        self.chain.iter().rev().find_map(|c| f(c))
-    }
-
-    fn tags(&self) -> Vec<String> {
-        let mut t: Vec<String> = Vec::new();
-        for c in &self.chain {
-            for tag in &c.tags {
-                if !t.contains(tag) {
-                    t.push(tag.clone());
-                }
-            }
-        }
-        t
-    }
-}
+use std::sync::atomic::AtomicBool;
 
 fn contains_word(v: &Value, word: &str) -> bool {
     match v {
@@ -62,11 +34,17 @@ fn items_mention(items: &[Item], word: &str) -> bool {
             contains_word(&Value::Map(t.args.clone()), word)
                 || t.common.when.iter().any(|w| contains_word(w, word))
                 || contains_word(&Value::Map(t.common.vars.clone()), word)
-                || t.loop_.as_ref().is_some_and(|l| contains_word(l, word))
+                || t.loop_
+                    .as_ref()
+                    .is_some_and(|l| contains_word(&l.terms, word))
                 || t.changed_when
                     .as_ref()
                     .is_some_and(|l| contains_word(l, word))
                 || t.failed_when
+                    .as_ref()
+                    .is_some_and(|l| contains_word(l, word))
+                || t.common
+                    .delegate_to
                     .as_ref()
                     .is_some_and(|l| contains_word(l, word))
                 || t.common.name.as_ref().is_some_and(|n| n.contains(word))
@@ -80,6 +58,12 @@ fn items_mention(items: &[Item], word: &str) -> bool {
                 || items_mention(&b.rescue, word)
                 || items_mention(&b.always, word)
                 || b.common.when.iter().any(|w| contains_word(w, word))
+                || contains_word(&Value::Map(b.common.vars.clone()), word)
+                || b.role.as_ref().is_some_and(|r| {
+                    contains_word(&Value::Map(r.defaults.clone()), word)
+                        || contains_word(&Value::Map(r.vars.clone()), word)
+                        || dir_mentions(&r.path.join("templates"), word)
+                })
         }
     })
 }
@@ -98,9 +82,57 @@ fn dir_mentions(dir: &std::path::Path, word: &str) -> bool {
     })
 }
 
+/// `pct_to_int`: a `serial` entry as a number of hosts (`"30%"` of `total`, at least 1).
+fn batch_size(v: &Value, total: usize) -> i128 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i128,
+        Value::Str(s) => {
+            let s = s.trim();
+            match s.strip_suffix('%') {
+                Some(p) => {
+                    let n = (p.trim().parse::<f64>().unwrap_or(0.0) / 100.0 * total as f64) as i128;
+                    n.max(1)
+                }
+                None => s.parse().unwrap_or(0),
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// The play's hosts split as `serial` says: a size, a percentage, or a list of them (the
+/// last repeating); none (or 0) is one batch of all.
+fn batches(hosts: &[String], serial: Option<&Value>) -> Vec<Vec<String>> {
+    let list: Vec<Value> = match serial {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Seq(items)) => items.clone(),
+        Some(v) => vec![v.clone()],
+    };
+    if list.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let mut rest: Vec<String> = hosts.to_vec();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = batch_size(&list[i], hosts.len());
+        if n <= 0 {
+            out.push(std::mem::take(&mut rest));
+            break;
+        }
+        let take = (n as usize).min(rest.len());
+        out.push(rest.drain(..take).collect());
+        i = (i + 1).min(list.len() - 1);
+    }
+    out
+}
+
 impl Executor<'_> {
-    pub(super) async fn run_play(&mut self, play: &Play, playbook: &Playbook) {
-        let base = self.base_vars(play);
+    /// Runs one play; false when the playbook must stop (a whole batch failed).
+    pub(super) async fn run_play(&self, play: &Play, playbook: &Playbook) -> bool {
+        let mut base = play.common.vars.clone();
+        base.extend(self.opts.extra_vars.clone());
         let pattern = match self.templar.template(&play.hosts, &base) {
             Ok(Value::Seq(items)) => items
                 .iter()
@@ -109,9 +141,9 @@ impl Executor<'_> {
                 .join(","),
             Ok(v) => crate::yaml::python_str(&v),
             Err(e) => {
-                self.cb
+                self.cb()
                     .on_warning(&format!("could not template the play's hosts: {e}"));
-                return;
+                return true;
             }
         };
         let name = self
@@ -119,77 +151,80 @@ impl Executor<'_> {
             .template_str(&play.name, &base)
             .map(|v| crate::yaml::python_str(&v))
             .unwrap_or_else(|_| play.name.clone());
-        self.cb.on_play_start(&name);
-        let selected = match self
-            .loader
-            .inventory
-            .select(&pattern, self.opts.limit.as_deref())
-        {
+        let selected = {
+            let mut loader = self.inventory();
+            let sel = loader
+                .inventory
+                .select(&pattern, self.opts.limit.as_deref());
+            let warnings = loader.take_warnings();
+            let names: Result<Vec<String>, String> = sel
+                .map(|s| {
+                    s.iter()
+                        .map(|&h| loader.inventory.hosts[h].name.clone())
+                        .collect()
+                })
+                .map_err(|e| e.render());
+            (names, warnings)
+        };
+        let (names, warnings) = selected;
+        let mut hosts = match names {
             Ok(h) => h,
             Err(e) => {
-                self.cb.on_warning(&e.render());
+                self.cb().on_play_start(&name);
+                self.cb().on_warning(&e);
                 Vec::new()
             }
         };
-        for w in self.loader.take_warnings() {
-            self.cb.on_warning(&w);
+        for w in warnings {
+            self.cb().on_warning(&w);
         }
-        let mut hosts: Vec<String> = selected
-            .iter()
-            .map(|&h| self.loader.inventory.hosts[h].name.clone())
-            .collect();
         // Hosts that failed or were unreachable in an earlier play take no part in later ones.
-        hosts.retain(|h| {
-            self.hosts
-                .get(h)
-                .is_none_or(|s| !s.failed && !s.unreachable)
-        });
-        if hosts.is_empty() {
-            self.cb.on_no_hosts();
-            return;
+        {
+            let st = self.state();
+            hosts.retain(|h| st.hosts.get(h).is_none_or(|s| !s.failed && !s.unreachable));
         }
+        self.order(&mut hosts, play);
         for h in &hosts {
-            if !self.hosts.contains_key(h) {
-                let vars = match self.loader.inventory.hosts.get_index_of(h) {
-                    Some(i) => match self.loader.host_vars(i) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            self.cb.on_warning(&e.render());
-                            Map::new()
-                        }
-                    },
-                    None => Map::new(),
+            let known = self.state().hosts.contains_key(h);
+            if !known {
+                let vars = {
+                    let mut loader = self.inventory();
+                    match loader.inventory.hosts.get_index_of(h) {
+                        Some(i) => loader.host_vars(i).map_err(|e| e.render()),
+                        None => Ok(Map::new()),
+                    }
                 };
-                self.hosts.insert(h.clone(), HostState::new(vars));
+                let vars = match vars {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.cb().on_warning(&e);
+                        Map::new()
+                    }
+                };
+                self.state().hosts.insert(h.clone(), HostState::new(vars));
             }
-            if let Some(s) = self.hosts.get_mut(h) {
+            if let Some(s) = self.state().hosts.get_mut(h) {
                 s.notified.clear();
+                s.ended = false;
+                s.vars_files = Map::new();
             }
         }
-        let mut role_defaults = Map::new();
-        let mut role_vars = Map::new();
-        for r in &play.roles {
-            role_defaults.extend(r.defaults.clone());
-            role_vars.extend(r.vars.clone());
+        {
+            let mut st = self.state();
+            st.runtime_handlers.clear();
+            st.public_roles.clear();
+            st.end_play = false;
+            st.max_fail_hit = false;
         }
-        let groups: Map = self
-            .loader
-            .inventory
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| {
-                let hs = self.loader.inventory.group_hosts(i);
-                (
-                    Value::str(name.clone()),
-                    Value::Seq(
-                        hs.into_iter()
-                            .map(|h| Value::str(self.loader.inventory.hosts[h].name.clone()))
-                            .collect(),
-                    ),
-                )
-            })
-            .collect();
+        let prompts = match self.vars_prompt(play) {
+            Ok(p) => p,
+            Err(e) => {
+                let mut st = self.state();
+                st.abort = Some(super::Abort { message: e });
+                return false;
+            }
+        };
+        let groups = self.groups_value();
         let uses_hostvars = [
             &play.pre_tasks,
             &play.tasks,
@@ -199,65 +234,241 @@ impl Executor<'_> {
         .iter()
         .any(|items| items_mention(items, "hostvars"))
             || contains_word(&Value::Map(play.common.vars.clone()), "hostvars")
-            || contains_word(&Value::Map(role_defaults.clone()), "hostvars")
-            || contains_word(&Value::Map(role_vars.clone()), "hostvars");
-        let mut pcx = PlayCx {
-            play,
-            playbook_dir: playbook.dir.clone(),
-            role_defaults,
-            role_vars,
-            vars_files: Default::default(),
-            hosts_all: hosts.clone(),
-            uses_hostvars,
-            groups: Value::Map(groups),
-        };
-        if let Err(e) = self.load_vars_files(&mut pcx, &hosts) {
-            for h in &hosts {
-                self.record(h, &TaskResult::failed(e.clone()), None, false, false);
-                if let Some(s) = self.hosts.get_mut(h) {
-                    s.failed = true;
-                }
+            || play.roles.iter().any(|r| {
+                contains_word(&Value::Map(r.defaults.clone()), "hostvars")
+                    || contains_word(&Value::Map(r.vars.clone()), "hostvars")
+            });
+        let free = play
+            .strategy
+            .as_deref()
+            .unwrap_or(&self.opts.strategy)
+            .trim_start_matches("ansible.builtin.")
+            == "free";
+        if hosts.is_empty() {
+            self.cb().on_play_start(&name);
+            self.cb().on_no_hosts();
+            return true;
+        }
+        for batch in batches(&hosts, play.serial.as_ref()) {
+            let pcx = PlayCx {
+                play,
+                playbook_dir: playbook.dir.clone(),
+                hosts_all: hosts.clone(),
+                batch: batch.clone(),
+                uses_hostvars: AtomicBool::new(uses_hostvars),
+                groups: groups.clone(),
+                prompts: prompts.clone(),
+                free,
+            };
+            self.cb().on_play_start(&name);
+            if !self.run_batch(&pcx).await {
+                return false;
             }
-            return;
+            if self.state().end_play || self.state().abort.is_some() || self.state().max_fail_hit {
+                break;
+            }
         }
-        self.connect(&hosts, &pcx);
-        if play.gather_facts {
-            self.gather_facts(&hosts, &pcx).await;
+        true
+    }
+
+    /// One batch; false when all its hosts failed (the playbook stops).
+    async fn run_batch(&self, pcx: &PlayCx<'_>) -> bool {
+        let play = pcx.play;
+        let batch = &pcx.batch;
+        if let Err(e) = self.load_vars_files(pcx) {
+            for h in batch {
+                self.record(
+                    h,
+                    &TaskResult::failed(e.clone()),
+                    &HostFlags::default(),
+                    false,
+                    None,
+                );
+            }
+            return false;
         }
-        let search = SearchPaths(vec![playbook.dir.clone()]);
+        self.connect(batch, pcx);
+        let gather = match play.gather_facts {
+            Some(g) => g,
+            None => self.opts.gathering != "explicit",
+        };
+        if gather {
+            let smart = self.opts.gathering == "smart";
+            let to_gather: Vec<String> = {
+                let st = self.state();
+                batch
+                    .iter()
+                    .filter(|h| !smart || st.hosts.get(*h).is_some_and(|s| !s.facts_gathered))
+                    .cloned()
+                    .collect()
+            };
+            if !to_gather.is_empty() {
+                self.gather_facts(&to_gather, pcx).await;
+            }
+        }
         let scope = Scope::default().push(&play.common);
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
-            let active = self.active(&hosts);
-            self.run_items(section, &scope, &active, &pcx, &search, false)
-                .await;
-            self.flush_handlers(&pcx, &search, &scope).await;
+            let active = self.active(batch);
+            if !active.is_empty() {
+                self.run_section(section, &scope, &active, pcx).await;
+            }
+            if self.state().abort.is_some() {
+                return false;
+            }
+            // Handlers run for hosts still in the play (or all, when forced).
+            let flush_hosts: Vec<String> = {
+                let st = self.state();
+                let force = self.opts.force_handlers || play.force_handlers;
+                batch
+                    .iter()
+                    .filter(|h| {
+                        st.hosts
+                            .get(*h)
+                            .is_some_and(|s| !s.unreachable && !s.ended && (!s.failed || force))
+                    })
+                    .cloned()
+                    .collect()
+            };
+            if !flush_hosts.is_empty() {
+                self.flush_handlers(pcx, &flush_hosts).await;
+            }
+            if self.state().abort.is_some() {
+                return false;
+            }
+        }
+        let st = self.state();
+        let all_failed = batch
+            .iter()
+            .all(|h| st.hosts.get(h).is_some_and(|s| s.failed || s.unreachable));
+        !all_failed
+    }
+
+    /// The play's `order`.
+    fn order(&self, hosts: &mut [String], play: &Play) {
+        match play.order.as_deref() {
+            Some("reverse_inventory") => hosts.reverse(),
+            Some("sorted") => hosts.sort(),
+            Some("reverse_sorted") => {
+                hosts.sort();
+                hosts.reverse();
+            }
+            Some("shuffle") => {
+                use std::hash::BuildHasher;
+                // A random order per run, as Ansible's shuffle.
+                let seed = std::collections::hash_map::RandomState::new();
+                hosts.sort_by_key(|h| seed.hash_one(h));
+            }
+            _ => {}
         }
     }
 
-    fn base_vars(&self, play: &Play) -> Map {
-        let mut m = play.common.vars.clone();
-        m.extend(self.opts.extra_vars.clone());
-        m
+    fn groups_value(&self) -> Value {
+        let loader = self.inventory();
+        let inv = &loader.inventory;
+        Value::Map(
+            inv.groups
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    let hs = inv.group_hosts(i);
+                    (
+                        Value::str(name.clone()),
+                        Value::Seq(
+                            hs.into_iter()
+                                .map(|h| Value::str(inv.hosts[h].name.clone()))
+                                .collect(),
+                        ),
+                    )
+                })
+                .collect(),
+        )
     }
 
-    fn active(&self, hosts: &[String]) -> Vec<String> {
-        hosts
-            .iter()
-            .filter(|h| {
-                self.hosts
-                    .get(*h)
-                    .is_some_and(|s| !s.failed && !s.unreachable)
-            })
-            .cloned()
-            .collect()
+    /// `vars_prompt`: asked on the terminal once per play; a variable given as an extra var
+    /// is not asked; without a terminal, the default is taken, and a prompt without one is
+    /// an error before anything runs.
+    fn vars_prompt(&self, play: &Play) -> Result<Map, String> {
+        use std::io::IsTerminal;
+        let mut out = Map::new();
+        for p in &play.vars_prompt {
+            if self
+                .opts
+                .extra_vars
+                .contains_key(&Value::str(p.name.clone()))
+            {
+                continue;
+            }
+            let tty = std::io::stdin().is_terminal();
+            let value = if !tty {
+                match &p.default {
+                    Some(d) => d.clone(),
+                    None => {
+                        return Err(format!(
+                            "vars_prompt `{}` needs an answer, and standard input is not a terminal: give it with `-e {}=VALUE` or a `default:`",
+                            p.name, p.name
+                        ));
+                    }
+                }
+            } else {
+                let shown = match &p.default {
+                    Some(d) => format!("{} [{}]: ", p.prompt, crate::yaml::python_str(d)),
+                    None => format!("{}: ", p.prompt),
+                };
+                let read = |prompt: &str| -> Result<String, String> {
+                    if p.private {
+                        rpassword::prompt_password(prompt).map_err(|e| e.to_string())
+                    } else {
+                        eprint!("{prompt}");
+                        let mut line = String::new();
+                        std::io::stdin()
+                            .read_line(&mut line)
+                            .map_err(|e| e.to_string())?;
+                        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+                    }
+                };
+                let mut answer = read(&shown)?;
+                if p.confirm {
+                    let again = read(&format!("confirm {}: ", p.prompt))?;
+                    if again != answer {
+                        return Err(format!(
+                            "vars_prompt `{}`: the values entered do not match",
+                            p.name
+                        ));
+                    }
+                }
+                if answer.is_empty()
+                    && let Some(d) = &p.default
+                {
+                    answer = crate::yaml::python_str(d);
+                }
+                Value::Str(answer)
+            };
+            let value = match (&p.encrypt, &value) {
+                (Some(scheme), Value::Str(s)) => {
+                    let mut vars = Map::new();
+                    vars.insert(Value::str("__kiln_prompt__"), Value::str(s.clone()));
+                    vars.insert(Value::str("__kiln_scheme__"), Value::str(scheme.clone()));
+                    self.templar
+                        .eval_expr("__kiln_prompt__ | password_hash(__kiln_scheme__)", &vars)
+                        .map_err(|e| format!("vars_prompt `{}`: {e}", p.name))?
+                }
+                _ => value,
+            };
+            let value = match value {
+                Value::Str(s) if p.unsafe_ => Value::Unsafe(s),
+                other => other,
+            };
+            out.insert(Value::str(p.name.clone()), value);
+        }
+        Ok(out)
     }
 
-    fn load_vars_files(&mut self, pcx: &mut PlayCx<'_>, hosts: &[String]) -> Result<(), String> {
+    fn load_vars_files(&self, pcx: &PlayCx<'_>) -> Result<(), String> {
         if pcx.play.vars_files.is_empty() {
             return Ok(());
         }
-        for h in hosts {
-            let vars = self.task_vars(h, pcx, &[], None);
+        for h in &pcx.batch {
+            let vars = self.task_vars(h, pcx, &Scope::default(), None);
             let mut merged = Map::new();
             for entry in &pcx.play.vars_files {
                 // A list entry is "the first of these that exists".
@@ -301,162 +512,55 @@ impl Executor<'_> {
                     ));
                 }
             }
-            pcx.vars_files.insert(h.clone(), merged);
+            if let Some(s) = self.state().hosts.get_mut(h) {
+                s.vars_files = merged;
+            }
         }
         Ok(())
     }
 
-    /// Gives each host its connection, kept for the rest of the run: `local`, or `ssh`
-    /// (the session opens on the host's first command). A host whose SSH settings are wrong
-    /// gets no connection and is reported unreachable with the reason.
-    fn connect(&mut self, hosts: &[String], pcx: &PlayCx<'_>) {
-        for h in hosts {
-            let conn_name = self.connection_name(h, pcx.play);
-            if self.hosts.get(h).is_none_or(|s| s.conn.is_some()) {
-                continue;
-            }
-            let conn: Result<Arc<dyn Connection>, String> = match conn_name.as_str() {
-                "local" => Ok(Arc::new(Local)),
-                "ssh" | "smart" | "paramiko" => {
-                    let view = self.host_view(h, pcx);
-                    // Only the connection's own variables are templated (lazily, as Ansible).
-                    let mut vars = Map::new();
-                    let mut bad = None;
-                    for (k, v) in &view {
-                        let is_conn = k.as_str().is_some_and(|k| {
-                            k.starts_with("ansible_ssh_")
-                                || matches!(
-                                    k,
-                                    "ansible_host"
-                                        | "ansible_port"
-                                        | "ansible_user"
-                                        | "ansible_password"
-                                        | "ansible_private_key_file"
-                                        | "ansible_timeout"
-                                        | "ansible_host_key_checking"
-                                )
-                        });
-                        if !is_conn {
-                            continue;
-                        }
-                        match self.templar.template(v, &view) {
-                            Ok(t) => {
-                                vars.insert(k.clone(), t);
-                            }
-                            Err(e) => {
-                                bad = Some(format!(
-                                    "cannot template `{}`: {e}",
-                                    crate::yaml::python_str(k)
-                                ))
-                            }
-                        }
-                    }
-                    if let Some(e) = bad {
-                        self.conn_errors.insert(h.clone(), e);
-                        continue;
-                    }
-                    let mut opts = self.opts.ssh.clone();
-                    if opts.remote_user.is_none() {
-                        opts.remote_user = pcx
-                            .play
-                            .remote_user
-                            .as_ref()
-                            .map(crate::yaml::python_str)
-                            .or_else(|| self.opts.remote_user.clone());
-                    }
-                    match crate::connection::ssh::resolve::target(h, &vars, &opts) {
-                        Ok((target, ignored)) => {
-                            for i in ignored {
-                                if self.ssh_ignored.insert(i.clone()) {
-                                    self.cb.on_warning(&format!(
-                                        "ssh_config option not supported by kiln, ignored: {i}"
-                                    ));
-                                }
-                            }
-                            Ok(Arc::new(crate::connection::ssh::Ssh::new(target)))
-                        }
-                        Err(e) => Err(format!("bad SSH settings for {h}: {e}")),
-                    }
-                }
-                other => Err(format!("the `{other}` connection is not supported by kiln")),
-            };
-            match conn {
-                Ok(c) => {
-                    if let Some(state) = self.hosts.get_mut(h) {
-                        state.conn = Some(c);
-                    }
-                }
-                Err(e) => {
-                    self.conn_errors.insert(h.clone(), e);
-                }
-            }
-        }
-    }
-
-    /// Why `host` has no connection.
-    fn conn_error(&self, host: &str, pcx: &PlayCx<'_>) -> String {
-        self.conn_errors.get(host).cloned().unwrap_or_else(|| {
-            format!(
-                "the `{}` connection is not supported by kiln",
-                self.connection_name(host, pcx.play)
-            )
-        })
-    }
-
-    fn connection_name(&self, host: &str, play: &Play) -> String {
-        if let Some(c) = &self.opts.connection {
-            return c.clone();
-        }
-        if let Some(v) = self
-            .hosts
-            .get(host)
-            .and_then(|s| s.inventory_vars.get(&Value::str("ansible_connection")))
-        {
-            return crate::yaml::python_str(v);
-        }
-        if let Some(c) = &play.connection {
-            return c.clone();
-        }
-        let implicit = self
-            .loader
-            .inventory
-            .hosts
-            .get(host)
-            .is_some_and(|h| h.implicit);
-        if implicit {
-            "local".into()
-        } else {
-            "ssh".into()
-        }
-    }
-
-    async fn gather_facts(&mut self, hosts: &[String], pcx: &PlayCx<'_>) {
-        self.cb.on_task_start("Gathering Facts", false);
-        let jobs: Vec<(String, Option<Arc<dyn Connection>>)> = hosts
+    async fn gather_facts(&self, hosts: &[String], pcx: &PlayCx<'_>) {
+        self.cb().on_task_start("Gathering Facts", false);
+        let opts = self.gather_options(pcx);
+        // Each host with its connection, or why it has none.
+        type GatherJob = (String, Option<Arc<dyn Connection>>, String);
+        let jobs: Vec<GatherJob> = hosts
             .iter()
-            .map(|h| (h.clone(), self.hosts.get(h).and_then(|s| s.conn.clone())))
+            .map(|h| {
+                let conn = self.state().hosts.get(h).and_then(|s| s.conn.clone());
+                let why = if conn.is_none() {
+                    self.conn_error(h, pcx)
+                } else {
+                    String::new()
+                };
+                (h.clone(), conn, why)
+            })
             .collect();
-        let conn_names: Vec<String> = hosts.iter().map(|h| self.conn_error(h, pcx)).collect();
-        let forks = self.opts.forks.max(1);
-        let mut stream = futures::stream::iter(jobs.into_iter().zip(conn_names))
-            .map(|((host, conn), cname)| async move {
+        let forks = &self.forks;
+        let opts = &opts;
+        let mut stream = futures::stream::iter(jobs)
+            .map(|(host, conn, why)| async move {
+                let _fork = forks.acquire().await;
                 let Some(conn) = conn else {
-                    return (host, Err(cname));
+                    return (host, Err(why));
                 };
                 let cmd = crate::connection::RemoteCommand::new(crate::facts::PROBE);
                 match conn.exec(&cmd, None).await {
-                    Ok(out) => (host, Ok(crate::facts::parse(&out.stdout_text()))),
+                    Ok(out) => match crate::facts::parse_with(&out.stdout_text(), opts) {
+                        Ok(f) => (host, Ok(f)),
+                        Err(e) => (host, Err(e.to_string())),
+                    },
                     Err(e) => (host, Err(e.to_string())),
                 }
             })
-            .buffer_unordered(forks);
+            .buffer_unordered(hosts.len().max(1));
         let mut done = Vec::new();
         while let Some((host, res)) = stream.next().await {
             let result = match &res {
                 Ok(_) => TaskResult::ok(),
                 Err(e) => TaskResult::unreachable(e.clone()),
             };
-            self.cb.on_host_result(&HostEvent {
+            self.cb().on_host_result(&HostEvent {
                 host: &host,
                 action: "gather_facts",
                 span: None,
@@ -469,432 +573,59 @@ impl Executor<'_> {
         }
         drop(stream);
         for (host, res, result) in done {
-            self.record(&host, &result, None, false, false);
-            if let (Ok(facts), Some(s)) = (res, self.hosts.get_mut(&host)) {
-                s.facts = facts;
+            self.record(&host, &result, &HostFlags::default(), false, None);
+            if let (Ok(facts), Some(s)) = (res, self.state().hosts.get_mut(&host)) {
+                s.facts.extend(facts);
+                s.facts_gathered = true;
             }
         }
     }
 
-    /// Updates stats and host state for one final task result.
-    fn record(
-        &mut self,
-        host: &str,
-        r: &TaskResult,
-        _item: Option<&Value>,
-        ignore_errors: bool,
-        in_rescuable_block: bool,
-    ) {
-        let s = self.stats.host(host);
-        if r.unreachable {
-            s.unreachable += 1;
-            if let Some(h) = self.hosts.get_mut(host) {
-                h.unreachable = true;
-            }
-        } else if r.failed {
-            if ignore_errors {
-                s.ok += 1;
-                s.ignored += 1;
-                if r.changed {
-                    s.changed += 1;
-                }
-            } else {
-                if in_rescuable_block {
-                    s.rescued += 1;
-                } else {
-                    s.failed += 1;
-                }
-                if let Some(h) = self.hosts.get_mut(host) {
-                    h.failed = true;
-                }
-            }
-        } else if r.skipped {
-            s.skipped += 1;
-        } else {
-            s.ok += 1;
-            if r.changed {
-                s.changed += 1;
+    fn gather_options(&self, pcx: &PlayCx<'_>) -> crate::facts::GatherOptions {
+        let mut opts = crate::facts::GatherOptions::default();
+        if let Some(v) = &pcx.play.gather_subset {
+            let vars = self.opts.extra_vars.clone();
+            if let Ok(t) = self.templar.template(v, &vars) {
+                opts.gather_subset = match t {
+                    Value::Seq(items) => items.iter().map(crate::yaml::python_str).collect(),
+                    Value::Str(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+                    other => vec![crate::yaml::python_str(&other)],
+                };
             }
         }
+        opts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}")).collect()
     }
 
-    fn run_items<'s, 'p: 's>(
-        &'s mut self,
-        items: &'p [Item],
-        scope: &'s Scope<'p>,
-        hosts: &'s [String],
-        pcx: &'s PlayCx<'p>,
-        search: &'s SearchPaths,
-        handler: bool,
-    ) -> futures::future::BoxFuture<'s, ()> {
-        Box::pin(async move {
-            for item in items {
-                let active = self.active(hosts);
-                if active.is_empty() {
-                    return;
-                }
-                match item {
-                    Item::Task(t) => {
-                        self.run_task(t, scope, &active, pcx, search, handler, false)
-                            .await;
-                    }
-                    Item::Block(b) => {
-                        self.run_block(b, scope, &active, pcx, search, handler)
-                            .await
-                    }
-                }
-            }
-        })
+    fn sizes(b: &[Vec<String>]) -> Vec<usize> {
+        b.iter().map(Vec::len).collect()
     }
 
-    async fn run_block<'p>(
-        &mut self,
-        b: &'p Block,
-        scope: &Scope<'p>,
-        hosts: &[String],
-        pcx: &PlayCx<'p>,
-        search: &SearchPaths,
-        handler: bool,
-    ) {
-        let inner = scope.push(&b.common);
-        let before_failed: IndexSet<String> = hosts
-            .iter()
-            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed))
-            .cloned()
-            .collect();
-        let rescuable = !b.rescue.is_empty();
-        self.block_depth_rescue.push(rescuable);
-        self.run_items(&b.block, &inner, hosts, pcx, search, handler)
-            .await;
-        self.block_depth_rescue.pop();
-        let failed_here: Vec<String> = hosts
-            .iter()
-            .filter(|h| {
-                !before_failed.contains(*h)
-                    && self
-                        .hosts
-                        .get(*h)
-                        .is_some_and(|s| s.failed && !s.unreachable)
-            })
-            .cloned()
-            .collect();
-        if rescuable && !failed_here.is_empty() {
-            for h in &failed_here {
-                if let Some(s) = self.hosts.get_mut(h) {
-                    s.failed = false;
-                }
-            }
-            self.run_items(&b.rescue, &inner, &failed_here, pcx, search, handler)
-                .await;
-        }
-        if !b.always.is_empty() {
-            // `always` runs for every host that entered the block, failed or not.
-            let entered: Vec<String> = hosts
-                .iter()
-                .filter(|h| self.hosts.get(*h).is_some_and(|s| !s.unreachable))
-                .cloned()
-                .collect();
-            let failed_now: Vec<String> = entered
-                .iter()
-                .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed))
-                .cloned()
-                .collect();
-            for h in &failed_now {
-                if let Some(s) = self.hosts.get_mut(h) {
-                    s.failed = false;
-                }
-            }
-            self.run_items(&b.always, &inner, &entered, pcx, search, handler)
-                .await;
-            for h in &failed_now {
-                if let Some(s) = self.hosts.get_mut(h) {
-                    s.failed = true;
-                }
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn run_task<'p>(
-        &mut self,
-        t: &'p Task,
-        scope: &Scope<'p>,
-        hosts: &[String],
-        pcx: &PlayCx<'p>,
-        search: &SearchPaths,
-        handler: bool,
-        _force: bool,
-    ) {
-        let scope = scope.push(&t.common);
-        if !handler && !self.opts.tags.selects(&scope.tags()) {
-            return;
-        }
-        if !self.started {
-            let name = t.display_name();
-            if Some(name.as_str()) == self.opts.start_at_task.as_deref()
-                || t.common.name.as_deref() == self.opts.start_at_task.as_deref()
-            {
-                self.started = true;
-            } else {
-                return;
-            }
-        }
-        let role_search;
-        let search = match &t.role {
-            Some(r) => {
-                role_search = r.search.clone();
-                &role_search
-            }
-            None => search,
-        };
-        let scopes: Vec<&Map> = scope.chain.iter().skip(1).map(|c| &c.vars).collect();
-        let first_vars = hosts
-            .first()
-            .map(|h| self.task_vars(h, pcx, &scopes, t.role.as_ref()))
-            .unwrap_or_default();
-        let title = match self.templar.template_str(&t.display_name(), &first_vars) {
-            Ok(v) => crate::yaml::python_str(&v),
-            Err(_) => t.display_name(),
-        };
-        self.cb.on_task_start(&title, handler);
-        if t.action == "meta" {
-            // Ansible's linear strategy announces these meta tasks once per host.
-            for _ in 1..hosts.len() {
-                self.cb.on_task_start(&title, handler);
-            }
-        }
-        if t.action == "meta"
-            && t.args
-                .get(&Value::str("_raw_params"))
-                .and_then(Value::as_str)
-                == Some("flush_handlers")
-        {
-            // Handlers run in the play's scope, not in the blocks around this task.
-            let root = Scope::default().push(&pcx.play.common);
-            Box::pin(self.flush_handlers(pcx, search, &root)).await;
-            return;
-        }
-        let whens: Vec<Value> = scope
-            .chain
-            .iter()
-            .flat_map(|c| c.when.iter().cloned())
-            .collect();
-        let mut jobs = Vec::new();
-        let mut flags = Vec::new();
-        for h in hosts {
-            let vars = self.task_vars(h, pcx, &scopes, t.role.as_ref());
-            let flag = |f: fn(&Common) -> Option<&Value>, default: bool| -> bool {
-                match scope.pick(f) {
-                    Some(v) => match self.templar.template(v, &vars) {
-                        Ok(val) => crate::modules::spec::to_bool(&val).unwrap_or(default),
-                        Err(_) => default,
-                    },
-                    None => default,
-                }
-            };
-            let check = flag(|c| c.check_mode.as_ref(), self.opts.check);
-            let diff = flag(|c| c.diff.as_ref(), self.opts.diff);
-            let no_log = flag(|c| c.no_log.as_ref(), false);
-            let ignore_errors = flag(|c| c.ignore_errors.as_ref(), false);
-            let become_on = flag(|c| c.become_.as_ref(), self.opts.become_);
-            let become_ = if become_on {
-                Some(self.become_for(&scope, &vars))
-            } else {
-                None
-            };
-            let env = match scope.pick(|c| c.environment.as_ref()) {
-                Some(e) => match self.templar.template(e, &vars) {
-                    Ok(Value::Map(m)) => m
-                        .iter()
-                        .map(|(k, v)| {
-                            format!(
-                                "export {}={}; ",
-                                crate::yaml::python_str(k),
-                                quote::quote(&crate::yaml::python_str(v))
-                            )
-                        })
-                        .collect(),
-                    _ => String::new(),
-                },
-                None => String::new(),
-            };
-            // Ansible takes whole seconds; 0 (or nothing) means no limit.
-            let timeout = match scope.pick(|c| c.timeout.as_ref()) {
-                None => Ok(None),
-                Some(v) => match self.templar.template(v, &vars) {
-                    Ok(Value::Int(n)) => Ok(u64::try_from(n).ok().filter(|n| *n > 0)),
-                    Ok(Value::Str(t)) if t.trim().parse::<u64>().is_ok() => {
-                        Ok(t.trim().parse::<u64>().ok().filter(|n| *n > 0))
-                    }
-                    Ok(other) => Err(format!(
-                        "`timeout` must be a whole number of seconds, not `{}`",
-                        crate::yaml::python_str(&other)
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
-            };
-            let conn = self.hosts.get(h).and_then(|s| s.conn.clone());
-            let missing_conn = conn.is_none();
-            jobs.push(Job {
-                host: h.clone(),
-                vars,
-                conn,
-                become_,
-                check,
-                diff,
-                env,
-                whens: whens.clone(),
-                timeout,
-            });
-            flags.push((h.clone(), no_log, ignore_errors, missing_conn));
-        }
-        let conn_missing_msg: Vec<(String, String)> = flags
-            .iter()
-            .filter(|f| f.3)
-            .map(|f| (f.0.clone(), self.conn_error(&f.0, pcx)))
-            .collect();
-        let templar = &self.templar;
-        let forks = self.opts.forks.max(1);
-        let mut stream = futures::stream::iter(jobs)
-            .map(|job| task::execute(templar, t, job, search))
-            .buffer_unordered(forks);
-        let mut outcomes: Vec<Outcome> = Vec::new();
-        let action = crate::modules::lookup(&t.action).map_or("", |m| m.name());
-        let in_rescue = self.block_depth_rescue.iter().any(|r| *r);
-        // A meta task that worked shows nothing and counts for nothing in the recap.
-        let silent = |r: &TaskResult| action == "meta" && !r.failed && !r.unreachable;
-        while let Some(mut o) = stream.next().await {
-            if let Some((_, msg)) = conn_missing_msg.iter().find(|(h, _)| *h == o.host)
-                && o.result.unreachable
-            {
-                o.result.msg = Some(msg.clone());
-            }
-            if silent(&o.result) {
-                continue;
-            }
-            let (no_log, ignore_errors) = flags
-                .iter()
-                .find(|f| f.0 == o.host)
-                .map_or((false, false), |f| (f.1, f.2));
-            for (item, r) in &o.items {
-                self.cb.on_host_result(&HostEvent {
-                    host: &o.host,
-                    action,
-                    span: Some(&t.span),
-                    result: r,
-                    item: Some(item),
-                    no_log,
-                    ignored: false,
-                });
-            }
-            let print_final =
-                o.items.is_empty() || o.result.failed || o.result.skipped || o.result.unreachable;
-            if print_final {
-                self.cb.on_host_result(&HostEvent {
-                    host: &o.host,
-                    action,
-                    span: Some(&t.span),
-                    result: &o.result,
-                    item: None,
-                    no_log,
-                    ignored: ignore_errors && o.result.failed,
-                });
-            }
-            outcomes.push(o);
-        }
-        drop(stream);
-        for o in outcomes {
-            let ignore_errors = flags.iter().find(|f| f.0 == o.host).is_some_and(|f| f.2);
-            self.record(&o.host, &o.result, None, ignore_errors, in_rescue);
-            let Some(state) = self.hosts.get_mut(&o.host) else {
-                continue;
-            };
-            if let Some((name, value)) = o.register {
-                state.set_facts.insert(Value::str(name), value);
-            }
-            if let Some(f) = o.set_facts {
-                state.set_facts.extend(f);
-            }
-            if let Some(f) = o.facts {
-                state.facts.extend(f);
-            }
-            if o.result.changed && !o.result.failed && !handler {
-                for n in &t.notify {
-                    state.notified.insert(n.clone());
-                }
-            }
-        }
-    }
-
-    fn become_for(&self, scope: &Scope<'_>, vars: &Map) -> Become {
-        let text = |v: Option<&Value>| {
-            v.and_then(|v| self.templar.template(v, vars).ok())
-                .map(|v| crate::yaml::python_str(&v))
-        };
-        let var = |name: &str| {
-            vars.get(&Value::str(name))
-                .and_then(|v| self.templar.template(v, vars).ok())
-                .map(|v| crate::yaml::python_str(&v))
-        };
-        Become {
-            method: text(scope.pick(|c| c.become_method.as_ref()))
-                .or_else(|| self.opts.become_method.clone())
-                .or_else(|| var("ansible_become_method"))
-                .unwrap_or_else(|| "sudo".into()),
-            user: text(scope.pick(|c| c.become_user.as_ref()))
-                .or_else(|| self.opts.become_user.clone())
-                .or_else(|| var("ansible_become_user"))
-                .unwrap_or_else(|| "root".into()),
-            password: self
-                .opts
-                .become_password
-                .clone()
-                .or_else(|| var("ansible_become_password"))
-                .or_else(|| var("ansible_become_pass")),
-            flags: text(scope.pick(|c| c.become_flags.as_ref()))
-                .or_else(|| var("ansible_become_flags")),
-        }
-    }
-
-    async fn flush_handlers<'p>(
-        &mut self,
-        pcx: &PlayCx<'p>,
-        search: &SearchPaths,
-        scope: &Scope<'p>,
-    ) {
-        let play = pcx.play;
-        for item in &play.handlers {
-            let Item::Task(h) = item else { continue };
-            let mut names: Vec<String> = h.listen.clone();
-            if let Some(n) = &h.common.name {
-                names.push(n.clone());
-                if let Some(r) = &h.role {
-                    names.push(format!("{} : {n}", r.name));
-                }
-            }
-            let hosts: Vec<String> = self
-                .hosts
-                .iter()
-                .filter(|(name, s)| {
-                    pcx.hosts_all.contains(*name)
-                        && !s.unreachable
-                        && (!s.failed || self.opts.force_handlers || play.force_handlers)
-                })
-                .filter(|(_, s)| names.iter().any(|n| s.notified.contains(n)))
-                .map(|(n, _)| n.clone())
-                .collect();
-            if hosts.is_empty() {
-                continue;
-            }
-            self.run_task(h, scope, &hosts, pcx, search, true, false)
-                .await;
-            for host in &hosts {
-                if let Some(s) = self.hosts.get_mut(host) {
-                    for n in &names {
-                        s.notified.shift_remove(n);
-                    }
-                }
-            }
-        }
+    #[test]
+    fn serial_batches_as_ansible() {
+        assert_eq!(sizes(&batches(&names(5), None)), vec![5]);
+        assert_eq!(
+            sizes(&batches(&names(5), Some(&Value::Int(2)))),
+            vec![2, 2, 1]
+        );
+        assert_eq!(sizes(&batches(&names(5), Some(&Value::Int(0)))), vec![5]);
+        assert_eq!(
+            sizes(&batches(&names(10), Some(&Value::str("30%")))),
+            vec![3, 3, 3, 1]
+        );
+        assert_eq!(
+            sizes(&batches(&names(3), Some(&Value::str("10%")))),
+            vec![1, 1, 1]
+        );
+        let list = Value::Seq(vec![Value::Int(1), Value::Int(2), Value::str("50%")]);
+        assert_eq!(sizes(&batches(&names(10), Some(&list))), vec![1, 2, 5, 2]);
     }
 }

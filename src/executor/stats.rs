@@ -16,6 +16,11 @@ pub struct HostStats {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub hosts: IndexMap<String, HostStats>,
+    /// Hosts still failed, and unreachable, when the run ended: ansible-playbook's exit
+    /// code and retry file follow these (`meta: clear_host_errors` clears them), not the
+    /// counters.
+    pub failed_hosts: Vec<String>,
+    pub unreachable_hosts: Vec<String>,
 }
 
 impl Stats {
@@ -25,9 +30,9 @@ impl Stats {
 
     /// ansible-playbook's exit code: 4 when a host was unreachable, else 2 when one failed.
     pub fn exit_code(&self) -> i32 {
-        if self.hosts.values().any(|h| h.unreachable > 0) {
+        if !self.unreachable_hosts.is_empty() {
             4
-        } else if self.hosts.values().any(|h| h.failed > 0) {
+        } else if !self.failed_hosts.is_empty() {
             2
         } else {
             0

@@ -1,17 +1,30 @@
-//! One task on one host: conditionals, loops, templated arguments, the module, `until`
-//! retries, `changed_when`/`failed_when`, and what to register. Runs concurrently for all of
-//! a task's hosts; it only reads shared state and returns an outcome the play applies.
+//! One task on one host: conditionals, loops, templated arguments, delegation, the module,
+//! `until` retries, `changed_when`/`failed_when`, and what to register. Runs concurrently
+//! for all of a task's hosts; it only reads shared state and returns an outcome the step
+//! applies.
 
+use super::loops;
 use crate::connection::{Become, Connection};
 use crate::modules::{self, SearchPaths, TaskCx, TaskResult};
 use crate::playbook::Task;
 use crate::template::{Templar, is_omit};
 use crate::yaml::{Map, Value};
+use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What a host's run of a task asks of the executor while it runs.
+#[async_trait]
+pub trait Delegation: Send + Sync {
+    /// The connection to a `delegate_to` target, and how results name it
+    /// (`db1(10.0.0.5)` when its address differs from its name).
+    async fn connection(&self, target: &str) -> Result<(Arc<dyn Connection>, String), String>;
+    /// An `until` attempt failed and another follows: `left` more remain.
+    fn retrying(&self, host: &str, left: u32);
+}
+
 /// Everything one host needs to run the task, prepared before the fan-out.
-pub struct Job {
+pub struct Job<'a> {
     pub host: String,
     pub vars: Map,
     pub conn: Option<Arc<dyn Connection>>,
@@ -22,24 +35,41 @@ pub struct Job {
     pub whens: Vec<Value>,
     /// The task's `timeout` in seconds, or why its value is unusable.
     pub timeout: Result<Option<u64>, String>,
+    /// `delegate_to` as written (templated per item).
+    pub delegate_to: Option<Value>,
+    pub delegation: &'a dyn Delegation,
 }
 
 /// What running the task on one host produced.
 pub struct Outcome {
     pub host: String,
     pub result: TaskResult,
-    /// Per-item results of a loop, in order, with their items.
+    /// Per-item results of a loop, in order, with their labels.
     pub items: Vec<(Value, TaskResult)>,
     pub register: Option<(String, Value)>,
     pub set_facts: Option<Map>,
     pub facts: Option<Map>,
+    /// Where the facts go when `delegate_facts` sends them to the delegated host.
+    pub delegated_to: Option<String>,
 }
 
 fn put(m: &mut Map, k: &str, v: Value) {
     m.insert(Value::str(k), v);
 }
 
-pub async fn execute(templar: &Templar, task: &Task, job: Job, search: &SearchPaths) -> Outcome {
+fn flag(templar: &Templar, v: &Option<Value>, vars: &Map) -> bool {
+    v.as_ref()
+        .and_then(|v| templar.template(v, vars).ok())
+        .and_then(|v| modules::spec::to_bool(&v))
+        .unwrap_or(false)
+}
+
+pub async fn execute(
+    templar: &Templar,
+    task: &Task,
+    job: Job<'_>,
+    search: &SearchPaths,
+) -> Outcome {
     let mut outcome = Outcome {
         host: job.host.clone(),
         result: TaskResult::ok(),
@@ -47,6 +77,7 @@ pub async fn execute(templar: &Templar, task: &Task, job: Job, search: &SearchPa
         register: None,
         set_facts: None,
         facts: None,
+        delegated_to: None,
     };
     let result = match &task.loop_ {
         None => {
@@ -54,54 +85,96 @@ pub async fn execute(templar: &Templar, task: &Task, job: Job, search: &SearchPa
             collect_facts(&mut outcome, &r, task);
             r
         }
-        Some(spec) => match loop_items(templar, spec, &job.vars) {
+        // `when` is evaluated for each item, so it may use the loop variable.
+        Some(l) => match loops::items(templar, l, &job.vars) {
             Err(e) => TaskResult::failed(e),
-            Ok(items) => {
-                let mut results = Vec::new();
-                let mut item_values = Vec::new();
-                for (i, item) in items.into_iter().enumerate() {
-                    let mut vars = job.vars.clone();
-                    put(&mut vars, &task.loop_var, item.clone());
-                    put(
-                        &mut vars,
-                        "ansible_loop_var",
-                        Value::str(task.loop_var.clone()),
-                    );
-                    if let Some(iv) = &task.index_var {
-                        put(&mut vars, iv, Value::Int(i as i128));
-                    }
-                    let r = run_once(templar, task, &job, &vars, search).await;
-                    collect_facts(&mut outcome, &r, task);
-                    let label = match &task.label {
-                        Some(l) => templar.template(l, &vars).unwrap_or_else(|_| item.clone()),
-                        None => item.clone(),
-                    };
-                    let mut v = match r.to_value() {
-                        Value::Map(m) => m,
-                        _ => Map::new(),
-                    };
-                    put(&mut v, &task.loop_var, item.clone());
-                    put(
-                        &mut v,
-                        "ansible_loop_var",
-                        Value::str(task.loop_var.clone()),
-                    );
-                    if let Some(iv) = &task.index_var {
-                        put(&mut v, iv, Value::Int(i as i128));
-                    }
-                    item_values.push(Value::Map(v));
-                    outcome.items.push((label, r.clone()));
-                    results.push(r);
-                }
-                aggregate(results, item_values)
-            }
+            Ok(items) => run_loop(templar, task, &job, search, &items, &mut outcome).await,
         },
     };
     if let Some(name) = &task.register {
         outcome.register = Some((name.clone(), result.to_value()));
     }
+    outcome.delegated_to = result.delegate.as_ref().map(|(host, _)| host.clone());
     outcome.result = result;
     outcome
+}
+
+async fn run_loop(
+    templar: &Templar,
+    task: &Task,
+    job: &Job<'_>,
+    search: &SearchPaths,
+    items: &[Value],
+    outcome: &mut Outcome,
+) -> TaskResult {
+    let lc = &task.loop_control;
+    let extended = flag(templar, &lc.extended, &job.vars);
+    let allitems = lc
+        .extended_allitems
+        .as_ref()
+        .and_then(|v| templar.template(v, &job.vars).ok())
+        .and_then(|v| modules::spec::to_bool(&v))
+        .unwrap_or(true);
+    let pause = lc
+        .pause
+        .as_ref()
+        .and_then(|p| templar.template(p, &job.vars).ok())
+        .and_then(|p| match p {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) => Some(f),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .filter(|p| *p > 0.0);
+    let mut results = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..items.len() {
+        if i > 0
+            && let Some(p) = pause
+        {
+            tokio::time::sleep(Duration::from_secs_f64(p)).await;
+        }
+        let added = loops::item_vars(lc, items, i, extended, allitems);
+        let mut vars = job.vars.clone();
+        for (k, v) in &added {
+            vars.insert(k.clone(), v.clone());
+        }
+        let r = run_once(templar, task, job, &vars, search).await;
+        collect_facts(outcome, &r, task);
+        let label = match &lc.label {
+            Some(l) => templar
+                .template(l, &vars)
+                .unwrap_or_else(|_| items[i].clone()),
+            None => items[i].clone(),
+        };
+        let mut v = match r.to_value() {
+            Value::Map(m) => m,
+            _ => Map::new(),
+        };
+        for (k, val) in added {
+            v.insert(k, val);
+        }
+        values.push(Value::Map(v));
+        outcome.items.push((label, r.clone()));
+        results.push(r);
+        if !lc.break_when.is_empty() {
+            let mut v2 = vars.clone();
+            if let Some(name) = &task.register {
+                put(&mut v2, name, results[results.len() - 1].to_value());
+            }
+            let stop = lc
+                .break_when
+                .iter()
+                .all(|c| templar.evaluate_conditional(c, &v2).unwrap_or(false));
+            if stop {
+                break;
+            }
+        }
+    }
+    let delegate = results.iter().find_map(|r| r.delegate.clone());
+    let mut r = aggregate(results, values);
+    r.delegate = delegate;
+    r
 }
 
 fn collect_facts(outcome: &mut Outcome, r: &TaskResult, task: &Task) {
@@ -116,43 +189,6 @@ fn collect_facts(outcome: &mut Outcome, r: &TaskResult, task: &Task) {
             m.insert(k.clone(), v.clone());
         }
     }
-}
-
-/// The loop's items: a list after templating; `with_items` flattens one level.
-fn loop_items(templar: &Templar, spec: &Value, vars: &Map) -> Result<Vec<Value>, String> {
-    let (value, flatten) = match spec {
-        Value::Map(m) if m.len() == 1 && m.contains_key(&Value::str("__kiln_flatten__")) => (
-            m.get(&Value::str("__kiln_flatten__"))
-                .cloned()
-                .unwrap_or_default(),
-            true,
-        ),
-        other => (other.clone(), false),
-    };
-    let templated = templar
-        .template(&value, vars)
-        .map_err(|e| format!("error while evaluating the loop: {e}"))?;
-    let items = match templated {
-        Value::Seq(items) => items,
-        Value::Null if flatten => Vec::new(),
-        other if flatten => vec![other],
-        other => {
-            return Err(format!(
-                "Invalid data passed to 'loop', it requires a list, got this instead: {}. Hint: If you passed a list/dict of just one element, try adding wantlist=True to your lookup invocation or use q/query instead of lookup.",
-                crate::yaml::python_str(&other)
-            ));
-        }
-    };
-    if !flatten {
-        return Ok(items);
-    }
-    Ok(items
-        .into_iter()
-        .flat_map(|i| match i {
-            Value::Seq(inner) => inner,
-            other => vec![other],
-        })
-        .collect())
 }
 
 fn aggregate(results: Vec<TaskResult>, values: Vec<Value>) -> TaskResult {
@@ -172,12 +208,18 @@ fn aggregate(results: Vec<TaskResult>, values: Vec<Value>) -> TaskResult {
     } else {
         "All items completed".into()
     });
+    if results.is_empty() {
+        r.data.insert(
+            Value::str("skipped_reason"),
+            Value::str("No items in the list"),
+        );
+    }
     r.data.insert(Value::str("results"), Value::Seq(values));
     r
 }
 
 /// The conditions of `when` (all must hold); the first false one is reported.
-fn check_when(templar: &Templar, whens: &[Value], vars: &Map) -> Result<Option<Value>, String> {
+pub fn check_when(templar: &Templar, whens: &[Value], vars: &Map) -> Result<Option<Value>, String> {
     for cond in whens {
         match templar.evaluate_conditional(cond, vars) {
             Ok(true) => {}
@@ -191,6 +233,13 @@ fn check_when(templar: &Templar, whens: &[Value], vars: &Map) -> Result<Option<V
         }
     }
     Ok(None)
+}
+
+/// The result of a task whose `when` is false.
+pub fn skipped_by(cond: Value) -> TaskResult {
+    TaskResult::skipped("Conditional result was False")
+        .with("skip_reason", Value::str("Conditional result was False"))
+        .with("false_condition", cond)
 }
 
 /// Removes `omit` placeholders from templated arguments, at any depth of mappings.
@@ -216,7 +265,7 @@ fn drop_omitted(v: Value) -> Value {
 async fn run_once(
     templar: &Templar,
     task: &Task,
-    job: &Job,
+    job: &Job<'_>,
     vars: &Map,
     search: &SearchPaths,
 ) -> TaskResult {
@@ -226,64 +275,98 @@ async fn run_once(
             r.origin = Some((task.span.clone(), "define the variable (inventory, vars, -e) or guard the condition with `is defined`".into()));
             return r;
         }
-        Ok(Some(cond)) => {
-            return TaskResult::skipped("Conditional result was False")
-                .with("skip_reason", Value::str("Conditional result was False"))
-                .with("false_condition", cond);
-        }
+        Ok(Some(cond)) => return skipped_by(cond),
         Ok(None) => {}
     }
     let Some(module) = modules::lookup(&task.action) else {
         return TaskResult::failed(format!("couldn't resolve module/action `{}`", task.action));
     };
+    // Delegation: the module runs through the delegated host's connection.
+    let mut delegate: Option<(String, String)> = None;
+    let mut conn = job.conn.clone();
+    if let Some(d) = &job.delegate_to {
+        match templar.template(d, vars) {
+            Ok(v) => {
+                let target = crate::yaml::python_str(&v);
+                if !target.is_empty() && target != job.host {
+                    match job.delegation.connection(&target).await {
+                        Ok((c, label)) => {
+                            conn = Some(c);
+                            delegate = Some((target.clone(), label));
+                        }
+                        Err(e) => return TaskResult::unreachable(e),
+                    }
+                }
+            }
+            Err(e) => return TaskResult::failed(format!("cannot template `delegate_to`: {e}")),
+        }
+    }
+    // Ansible's attempts: the run itself plus `retries` (3 when only `until` is given); with
+    // retries but no `until`, a task is retried until it does not fail.
     let until = task.until.clone();
     let retries = match &task.retries {
         Some(r) => match templar.template(r, vars) {
-            Ok(Value::Int(i)) => i.max(0) as u32,
-            Ok(Value::Str(s)) => s.trim().parse().unwrap_or(3),
-            _ => 3,
+            Ok(Value::Int(i)) => Some(i.max(0) as u32),
+            Ok(Value::Str(s)) => Some(s.trim().parse().unwrap_or(3)),
+            _ => Some(3),
         },
-        None => 3,
+        None => None,
+    };
+    let total = 1 + match (retries, &until) {
+        (Some(r), _) => r,
+        (None, Some(_)) => 3,
+        (None, None) => 0,
     };
     let delay = match &task.delay {
         Some(d) => match templar.template(d, vars) {
-            Ok(Value::Int(i)) => i.max(0) as u64,
-            Ok(Value::Float(f)) => f.max(0.0) as u64,
-            Ok(Value::Str(s)) => s.trim().parse().unwrap_or(5),
-            _ => 5,
+            Ok(Value::Int(i)) => i as f64,
+            Ok(Value::Float(f)) => f,
+            Ok(Value::Str(s)) => s.trim().parse().unwrap_or(5.0),
+            _ => 5.0,
         },
-        None => 5,
+        None => 5.0,
     };
-    let attempts_allowed = if until.is_some() { retries + 1 } else { 1 };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut result = run_module(templar, task, module, job, vars, search).await;
+    let delay = if delay < 0.0 { 1.0 } else { delay };
+    for attempt in 1..=total {
+        let mut result = run_module(templar, task, module, job, conn.clone(), vars, search).await;
+        result.delegate = delegate.clone();
         if result.unreachable {
             return result;
         }
-        apply_result_conditions(templar, task, vars, &mut result);
-        let Some(cond) = &until else { return result };
-        let mut v2 = vars.clone();
-        if let Some(name) = &task.register {
-            put(&mut v2, name, result.to_value());
+        if total > 1 {
+            result
+                .data
+                .insert(Value::str("attempts"), Value::Int(i128::from(attempt)));
         }
-        let done = templar.evaluate_conditional(cond, &v2).unwrap_or(false);
-        result
-            .data
-            .insert(Value::str("attempts"), Value::Int(attempt as i128));
+        apply_result_conditions(templar, task, vars, &mut result);
+        if total == 1 {
+            return result;
+        }
+        let done = match &until {
+            Some(cond) => {
+                let mut v2 = vars.clone();
+                if let Some(name) = &task.register {
+                    put(&mut v2, name, result.to_value());
+                }
+                templar.evaluate_conditional(cond, &v2).unwrap_or(false)
+            }
+            None => !result.failed,
+        };
         if done {
             return result;
         }
-        if attempt >= attempts_allowed {
+        if attempt == total {
+            // Out of attempts: failed, with `attempts` as Ansible reports it then.
+            result
+                .data
+                .insert(Value::str("attempts"), Value::Int(i128::from(total - 1)));
             result.failed = true;
-            if result.msg.as_deref().is_none_or(str::is_empty) {
-                result.msg = Some("Retries exhausted".into());
-            }
             return result;
         }
-        tokio::time::sleep(Duration::from_secs(delay)).await;
+        job.delegation.retrying(&job.host, total - attempt);
+        tokio::time::sleep(Duration::from_secs_f64(delay)).await;
     }
+    TaskResult::failed("no attempt was made")
 }
 
 /// `changed_when` and `failed_when`, evaluated with the result under its register name.
@@ -333,6 +416,7 @@ fn apply_result_conditions(templar: &Templar, task: &Task, vars: &Map, result: &
                 }
             }
         }
+        result.failed_by_condition = any && !result.failed;
         result.failed = any;
         result
             .data
@@ -344,7 +428,8 @@ async fn run_module(
     templar: &Templar,
     task: &Task,
     module: &'static dyn modules::Module,
-    job: &Job,
+    job: &Job<'_>,
+    conn: Option<Arc<dyn Connection>>,
     vars: &Map,
     search: &SearchPaths,
 ) -> TaskResult {
@@ -367,7 +452,7 @@ async fn run_module(
         Err(e) => return TaskResult::failed(e),
     };
     let local = crate::connection::Local;
-    let conn: &dyn Connection = match (&job.conn, module.controller_only()) {
+    let conn: &dyn Connection = match (&conn, module.controller_only()) {
         (_, true) => &local,
         (Some(c), false) => c.as_ref(),
         (None, false) => return TaskResult::unreachable("no connection to this host"),
