@@ -39,48 +39,6 @@ const CASES: &[(&str, &[&str])] = &[
     ("meta.yml", &[]),
 ];
 
-/// Groups each host's report (the error block before it, its status line and the indented
-/// result below it) and sorts the reports within a task, since hosts finish in any order; sorts `--list-hosts` lists (ansible-playbook prints a Python
-/// set there, in no fixed order); blanks out a command's timings.
-fn normalise(text: &str) -> String {
-    let time = regex::Regex::new(r#""(delta|start|end)": "[^"]*""#).expect("regex");
-    let text = time.replace_all(text, "\"$1\": \"-\"");
-    let status = regex::Regex::new(r"^(ok|changed|skipping|fatal|failed): \[").expect("regex");
-    let mut out: Vec<String> = Vec::new();
-    let mut block: Vec<String> = Vec::new();
-    // An `[ERROR]:` block (message, origin, snippet) belongs to the report after it.
-    let mut error: Option<String> = None;
-    for line in text.split('\n') {
-        let listed_host =
-            line.starts_with("      ") && !line.trim().is_empty() && !line.contains('\t');
-        if line.starts_with("[ERROR]: ") {
-            error = Some(line.to_string());
-        } else if status.is_match(line) || listed_host {
-            match error.take() {
-                Some(e) => block.push(format!("{e}\n{line}")),
-                None => block.push(line.to_string()),
-            }
-        } else if let Some(e) = &mut error {
-            e.push('\n');
-            e.push_str(line);
-        } else if let (true, Some(last)) = (
-            line.starts_with("    ") || line.starts_with('}') || line == "...ignoring",
-            block.last_mut(),
-        ) {
-            last.push('\n');
-            last.push_str(line);
-        } else {
-            block.sort();
-            out.append(&mut block);
-            out.push(line.to_string());
-        }
-    }
-    block.sort();
-    out.append(&mut block);
-    out.extend(error);
-    out.join("\n")
-}
-
 #[test]
 fn options_behave_as_ansible_playbook() {
     let python = oracle_python();
@@ -108,7 +66,10 @@ fn options_behave_as_ansible_playbook() {
     });
     let mut failures = Vec::new();
     for (playbook, args, ansible, kiln) in results {
-        let (want, got) = (normalise(&stdout(&ansible)), normalise(&stdout(&kiln)));
+        let (want, got) = (
+            normalise_report(&stdout(&ansible)),
+            normalise_report(&stdout(&kiln)),
+        );
         let codes = (ansible.status.code(), kiln.status.code());
         if want != got || codes.0 != codes.1 {
             failures.push(format!(

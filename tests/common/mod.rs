@@ -162,3 +162,82 @@ pub fn tree(root: &Path) -> BTreeMap<String, String> {
     walk(root, root, &mut out);
     out
 }
+
+/// Groups each host's report (its status line and the indented result below it; an error
+/// block on its own) and sorts the reports within a task, since hosts finish in any order; sorts `--list-hosts` lists (ansible-playbook prints a Python
+/// set there, in no fixed order); blanks out a command's timings.
+pub fn normalise_report(text: &str) -> String {
+    let time = regex::Regex::new(r#""(delta|start|end)": "[^"]*""#).expect("regex");
+    let text = time.replace_all(text, "\"$1\": \"-\"");
+    let status = regex::Regex::new(r"^(ok|changed|skipping|fatal|failed): \[").expect("regex");
+    // `included: FILE for h1, h2`: the hosts in the order they finished, and one line per
+    // file and item; sorted like the reports.
+    let included = regex::Regex::new(r"^(included: .* for )([^=]*?)( => .*)?$").expect("regex");
+    let sorted_hosts = |line: &str| -> String {
+        match included.captures(line) {
+            Some(c) => {
+                let mut hosts: Vec<&str> = c[2].split(", ").collect();
+                hosts.sort();
+                format!(
+                    "{}{}{}",
+                    &c[1],
+                    hosts.join(", "),
+                    c.get(3).map_or("", |m| m.as_str())
+                )
+            }
+            None => line.to_string(),
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut block: Vec<String> = Vec::new();
+    // An `[ERROR]:` block (message, origin, snippet) belongs to the report after it.
+    let mut error: Option<String> = None;
+    // Inside a `--list-hosts` listing, after its `hosts (N):` line.
+    let mut in_host_list = false;
+    // A diff printed before the report it belongs to.
+    let mut diff: Option<String> = None;
+    for line in text.split('\n') {
+        let listed_host = in_host_list
+            && line.starts_with("      ")
+            && !line.trim().is_empty()
+            && !line.contains('\t');
+        in_host_list = listed_host || (line.starts_with("    hosts (") && line.ends_with("):"));
+        if line.starts_with("--- before") && error.is_none() {
+            diff = Some(line.to_string());
+        } else if let (Some(d), false) = (&mut diff, status.is_match(line)) {
+            d.push('\n');
+            d.push_str(line);
+        } else if line.starts_with("[ERROR]: ") {
+            error = Some(line.to_string());
+        } else if line.starts_with("included: ") {
+            block.push(sorted_hosts(line));
+        } else if status.is_match(line) || listed_host || line.starts_with("FAILED - RETRYING: ") {
+            // An error block is printed once for the same error of several hosts, before
+            // whichever finished first: it is an entry of its own.
+            if let Some(e) = error.take() {
+                block.push(e);
+            }
+            match diff.take() {
+                Some(d) => block.push(format!("{d}\n{line}")),
+                None => block.push(line.to_string()),
+            }
+        } else if let Some(e) = &mut error {
+            e.push('\n');
+            e.push_str(line);
+        } else if let (true, Some(last)) = (
+            line.starts_with("    ") || line.starts_with('}') || line == "...ignoring",
+            block.last_mut(),
+        ) {
+            last.push('\n');
+            last.push_str(line);
+        } else {
+            block.sort();
+            out.append(&mut block);
+            out.push(line.to_string());
+        }
+    }
+    block.sort();
+    out.append(&mut block);
+    out.extend(error);
+    out.join("\n")
+}
