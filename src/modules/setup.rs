@@ -7,7 +7,7 @@ use super::{Args, Module, TaskCx, TaskResult};
 use crate::connection::quote;
 use crate::facts::{self, GatherOptions};
 use crate::try_conn;
-use crate::yaml::python_str;
+use crate::yaml::{Value, python_str};
 use async_trait::async_trait;
 
 /// The module under a name: `setup`, or `gather_facts` (which also takes `parallel`).
@@ -62,7 +62,15 @@ impl Module for Setup {
         );
         let out = try_conn!(cx.sh(script).await);
         match facts::parse_with(&out.stdout_text(), &opts) {
+            // The host gets the facts by their `ansible_facts` keys; the result shows them
+            // as the module reports them, prefixed.
             Ok(f) => TaskResult {
+                data: [(
+                    Value::str("ansible_facts"),
+                    Value::Map(facts::with_prefixes(&f)),
+                )]
+                .into_iter()
+                .collect(),
                 facts: Some(f),
                 ..TaskResult::ok()
             },

@@ -8,7 +8,19 @@ pub fn unified(before: &str, after: &str, before_header: &str, after_header: &st
     let a: Vec<&str> = before.split_inclusive('\n').collect();
     let b: Vec<&str> = after.split_inclusive('\n').collect();
     let ops = lcs_ops(&a, &b);
-    let mut out = format!("--- before: {before_header}\n+++ after: {after_header}\n");
+    // Without a header Ansible prints the bare word, as for a module's dict diff.
+    let label = |word: &str, header: &str| {
+        if header.is_empty() {
+            word.to_string()
+        } else {
+            format!("{word}: {header}")
+        }
+    };
+    let mut out = format!(
+        "--- {}\n+++ {}\n",
+        label("before", before_header),
+        label("after", after_header)
+    );
     // Group operations into hunks with 3 lines of context.
     let ctx = 3;
     let mut i = 0;
@@ -145,5 +157,11 @@ mod tests {
     fn new_file() {
         let d = unified("", "x\n", "f", "f");
         assert_eq!(d, "--- before: f\n+++ after: f\n@@ -0,0 +1 @@\n+x\n");
+    }
+
+    #[test]
+    fn without_headers() {
+        let d = unified("{}\n", "{\n}\n", "", "");
+        assert!(d.starts_with("--- before\n+++ after\n@@"), "{d}");
     }
 }
