@@ -8,11 +8,14 @@
 //! time naming file:line, before any host is touched.
 //!
 //! The hosts share the machine's kernel: only per-namespace settings (net.*) are changed, and
-//! the test checks the machine's own values stay as they were. The machine's kernel has no
-//! loadable module support (no /proc/modules), so modprobe is tested for the failure Ansible
-//! gives there; loading modules and the persistent files are covered by unit tests only.
+//! the test checks the machine's own values stay as they were. The machine's kernel may have
+//! no loadable module support (no /proc/modules; these machines' has none): modprobe is
+//! tested there for the failure Ansible gives, and for real on a host with a kernel of its
+//! own, the lab's root booted under User Mode Linux (tests/lab/uml), whose modules live in
+//! that process and never in the machine's kernel.
 //!
-//! The lab needs root, systemd-nspawn, debootstrap and apt-cacher-ng (`tests/setup`);
+//! The lab needs root, systemd-nspawn, debootstrap, apt-cacher-ng and user-mode-linux
+//! (`tests/setup`);
 //! `KILN_LAB=skip` skips on a machine that cannot run it.
 
 mod common;
@@ -53,6 +56,7 @@ fn system_modules_on_lab_hosts() {
     wait_for(&lab);
     setup(&lab);
     modprobe(&lab);
+    modprobe_on_a_kernel_of_its_own(&lab);
     reboot(&lab);
 }
 
@@ -304,6 +308,118 @@ fn modprobe(lab: &Lab) {
             .join("etc/modprobe.d/dummy.conf")
             .exists()
     );
+}
+
+/// The UML host (tests/lab/uml) beside a lab: booted by `up`, stopped when dropped.
+struct Uml {
+    id: u32,
+    inventory: PathBuf,
+}
+
+fn uml_cmd(id: u32, arg: &str) -> Output {
+    std::process::Command::new(repo().join("tests/lab/uml"))
+        .arg(arg)
+        .env("KILN_LAB_ID", id.to_string())
+        .output()
+        .expect("run tests/lab/uml")
+}
+
+impl Uml {
+    fn up(lab: &Lab) -> Uml {
+        let check = uml_cmd(lab.id, "check");
+        assert!(check.status.success(), "{}", stderr(&check));
+        let uml = Uml {
+            id: lab.id,
+            inventory: lab.state().join("uml-inventory.yml"),
+        };
+        let up = uml_cmd(lab.id, "up");
+        assert!(up.status.success(), "uml up failed: {}", stderr(&up));
+        std::fs::write(&uml.inventory, stdout(&uml_cmd(lab.id, "inventory"))).expect("inventory");
+        uml
+    }
+
+    fn run(&self, playbook: &str, extra: &[&str]) -> u32 {
+        let out = kiln()
+            .arg("run")
+            .arg(pb(playbook))
+            .arg("-i")
+            .arg(&self.inventory)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run kiln");
+        let per_host = changed_per_host(&out);
+        assert_eq!(per_host.len(), 1, "{playbook}: {per_host:?}");
+        per_host[0].1
+    }
+
+    fn on_host(&self, cmd: &str) -> String {
+        let state = PathBuf::from(Lab::state_dir(self.id));
+        let out = std::process::Command::new("ssh")
+            .arg("-i")
+            .arg(state.join("id_ed25519"))
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                state.join("uml/known_hosts").display()
+            ))
+            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
+            .arg(format!("kiln@10.99.{}.30", self.id))
+            .arg(format!(
+                "sudo sh -c {}",
+                kiln::connection::quote::quote(cmd)
+            ))
+            .output()
+            .expect("run ssh");
+        stdout(&out).trim().to_string()
+    }
+}
+
+impl Drop for Uml {
+    fn drop(&mut self) {
+        let out = uml_cmd(self.id, "down");
+        if !out.status.success() && !std::thread::panicking() {
+            panic!("uml down failed: {}", stderr(&out));
+        }
+    }
+}
+
+/// modprobe for real: loading and unloading in the UML host's own kernel, and the files
+/// that keep a module across reboots, as the module writes them.
+fn modprobe_on_a_kernel_of_its_own(lab: &Lab) {
+    let uml = Uml::up(lab);
+    let loaded = || uml.on_host("grep -oE '^(dummy|8021q) ' /proc/modules | sort | xargs");
+    let files = || {
+        uml.on_host("for f in /etc/modules-load.d/dummy.conf /etc/modprobe.d/dummy.conf; do [ -f $f ] && cat $f; done")
+    };
+    assert_eq!(uml.on_host("uname -r"), uml.on_host("ls /lib/modules"));
+
+    assert_eq!(uml.run("modprobe_uml.yml", &["-C"]), 2, "check mode");
+    assert_eq!((loaded(), files()), (String::new(), String::new()));
+    assert_eq!(uml.run("modprobe_uml.yml", &[]), 2, "first run");
+    assert_eq!(loaded(), "8021q dummy");
+    assert_eq!(
+        uml.on_host("ip -o link show type dummy | wc -l"),
+        "2",
+        "numdummies=2"
+    );
+    assert_eq!(files(), "dummy\noptions dummy numdummies=2");
+    assert_eq!(uml.run("modprobe_uml.yml", &[]), 0, "second run");
+
+    assert_eq!(uml.run("modprobe_uml_params.yml", &[]), 1, "new parameters");
+    assert_eq!(files(), "dummy\noptions dummy numdummies=3");
+    assert_eq!(uml.run("modprobe_uml_params.yml", &[]), 0);
+
+    assert_eq!(
+        uml.run("modprobe_uml_undo.yml", &["-C"]),
+        2,
+        "undo, check mode"
+    );
+    assert_eq!(loaded(), "8021q dummy");
+    assert_eq!(uml.run("modprobe_uml_undo.yml", &[]), 2, "undo");
+    assert_eq!(loaded(), "");
+    assert_eq!(files(), "#dummy\n#options dummy numdummies=3");
+    assert_eq!(uml.run("modprobe_uml_undo.yml", &[]), 0, "undo again");
 }
 
 fn reboot(lab: &Lab) {
