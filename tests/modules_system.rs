@@ -445,6 +445,12 @@ fn reboot(lab: &Lab) {
         "{}",
         stdout(&out)
     );
+    // Spelled out: the command found in search_paths, our boot-time and test commands, and
+    // sudo with a password on every new connection.
+    let lab2 = lab.on_host("lab2", "cat /proc/sys/kernel/random/boot_id");
+    let out = run(lab, "reboot_custom.yml", &[]);
+    assert_eq!(changed_per_host(&out), vec![("lab2".to_string(), 1)]);
+    assert_ne!(lab.on_host("lab2", "cat /proc/sys/kernel/random/boot_id"), lab2);
     // What the host had is still there after the boot.
     assert_eq!(
         lab.on_host(
