@@ -450,7 +450,10 @@ fn reboot(lab: &Lab) {
     let lab2 = lab.on_host("lab2", "cat /proc/sys/kernel/random/boot_id");
     let out = run(lab, "reboot_custom.yml", &[]);
     assert_eq!(changed_per_host(&out), vec![("lab2".to_string(), 1)]);
-    assert_ne!(lab.on_host("lab2", "cat /proc/sys/kernel/random/boot_id"), lab2);
+    assert_ne!(
+        lab.on_host("lab2", "cat /proc/sys/kernel/random/boot_id"),
+        lab2
+    );
     // What the host had is still there after the boot.
     assert_eq!(
         lab.on_host(
