@@ -2,6 +2,7 @@
 //! changing anything (query, then create/modify/remove), honouring check and diff mode.
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
+mod alternatives;
 mod assert;
 mod command;
 mod copy;
@@ -13,16 +14,25 @@ mod fileattrs;
 mod include_vars;
 mod lineinfile;
 mod meta;
+mod modprobe;
+mod mount;
 mod ping;
+mod reboot;
 mod registry;
 mod result;
+mod sections;
 mod set_fact;
+mod setup;
 mod slurp;
 pub mod spec;
 mod stat;
+mod sysctl;
 mod systemd;
 mod template;
 mod validate_argument_spec;
+mod ufw;
+mod wait_for;
+mod wait_for_connection;
 
 pub use registry::{canonical_name, lookup, names};
 pub use result::{Diff, TaskResult};
@@ -75,6 +85,22 @@ impl TaskCx<'_> {
         let cmd = RemoteCommand::new(format!("{}{}", self.env, script.into()))
             .with_become(self.become_.clone());
         self.conn.exec(&cmd, None).await
+    }
+
+    /// Runs a script that must end within `limit` (a stuck command or a connection that
+    /// hangs is then a `ConnError::Timeout`): for modules that poll a host coming and going.
+    pub async fn sh_within(
+        &self,
+        script: impl Into<String>,
+        limit: std::time::Duration,
+    ) -> Result<Output, ConnError> {
+        let cmd = RemoteCommand::new(format!("{}{}", self.env, script.into()))
+            .with_become(self.become_.clone());
+        // The limit covers opening the session too, which happens inside `exec`.
+        match tokio::time::timeout(limit, self.conn.exec(&cmd, None)).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnError::Timeout(limit)),
+        }
     }
 
     /// Runs a script feeding `stdin`.

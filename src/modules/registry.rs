@@ -6,6 +6,7 @@
 use super::Module;
 
 static MODULES: &[&dyn Module] = &[
+    &super::alternatives::Alternatives,
     &super::assert::Assert,
     &super::command::Command,
     &super::copy::Copy,
@@ -14,19 +15,28 @@ static MODULES: &[&dyn Module] = &[
     &super::fetch::Fetch,
     &super::file::File,
     &super::include_vars::IncludeVars,
+    &super::setup::Setup("gather_facts"),
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
+    &super::modprobe::Modprobe,
+    &super::mount::Mount,
     &super::ping::Ping,
     &super::command::Raw,
+    &super::reboot::Reboot,
     &super::set_fact::SetFact,
+    &super::setup::Setup("setup"),
     &super::systemd::Service,
     &super::command::Shell,
     &super::slurp::Slurp,
     &super::stat::Stat,
+    &super::sysctl::Sysctl,
     &super::systemd::Systemd("systemd_service"),
     &super::systemd::Systemd("systemd"),
     &super::template::Template,
     &super::validate_argument_spec::ValidateArgumentSpec,
+    &super::ufw::Ufw,
+    &super::wait_for::WaitFor,
+    &super::wait_for_connection::WaitForConnection,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

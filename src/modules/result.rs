@@ -111,7 +111,11 @@ impl TaskResult {
         for (k, v) in &self.data {
             m.insert(k.clone(), v.clone());
         }
-        if let Some(f) = &self.facts {
+        // A module that reports its facts under other names than the host gets them (setup's
+        // `ansible_` prefixes) puts that view in `data`, and it is what `register` sees.
+        if let Some(f) = &self.facts
+            && !m.contains_key(&Value::str("ansible_facts"))
+        {
             m.insert(Value::str("ansible_facts"), Value::Map(f.clone()));
         }
         if !self.diff.is_empty() {

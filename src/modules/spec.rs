@@ -30,6 +30,11 @@ pub struct Opt {
     pub required: bool,
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
+    /// Ansible's `required_if`, per option: required when option `.0` has the value `.1`
+    /// (after defaults), for any of the pairs.
+    pub required_if: &'static [(&'static str, &'static str)],
+    /// Ansible's `required_by`: when this option is set, these must be set too.
+    pub requires: &'static [&'static str],
 }
 
 impl Opt {
@@ -41,6 +46,8 @@ impl Opt {
             required: false,
             default: None,
             choices: &[],
+            required_if: &[],
+            requires: &[],
         }
     }
 
@@ -61,6 +68,16 @@ impl Opt {
 
     pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
         self.choices = c;
+        self
+    }
+
+    pub const fn required_if(mut self, when: &'static [(&'static str, &'static str)]) -> Opt {
+        self.required_if = when;
+        self
+    }
+
+    pub const fn requires(mut self, others: &'static [&'static str]) -> Opt {
+        self.requires = others;
         self
     }
 }
@@ -264,10 +281,122 @@ impl ArgSpec {
                 }
             }
         }
+        check_required_by(self.options, &out)?;
+        check_required_if(self.options, &out)?;
         Ok(Args(out))
     }
 }
 
+/// `required_by`, with Ansible's message.
+fn check_required_by(options: &[Opt], out: &Map) -> Result<(), String> {
+    for opt in options.iter().filter(|o| raw_has(out, o.name)) {
+        let missing: Vec<&str> = opt
+            .requires
+            .iter()
+            .copied()
+            .filter(|n| !raw_has(out, n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "missing parameter(s) required by '{}': {}",
+                opt.name,
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `required_if`, rule by rule in the order the options declare them, with Ansible's message
+/// naming every option of the rule that is missing.
+fn check_required_if(options: &[Opt], out: &Map) -> Result<(), String> {
+    let mut rules: Vec<(&str, &str)> = Vec::new();
+    for opt in options {
+        for rule in opt.required_if {
+            if !rules.contains(rule) {
+                rules.push(*rule);
+            }
+        }
+    }
+    for (key, value) in rules {
+        let holds = out
+            .get(&Value::str(key))
+            .is_some_and(|v| !v.is_null() && crate::yaml::python_str(v) == value);
+        if !holds {
+            continue;
+        }
+        let missing: Vec<&str> = options
+            .iter()
+            .filter(|o| o.required_if.contains(&(key, value)) && !raw_has(out, o.name))
+            .map(|o| o.name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{key} is {value} but all of the following are missing: {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn raw_has(m: &Map, name: &str) -> bool {
     m.get(&Value::str(name)).is_some_and(|v| !v.is_null())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPEC: ArgSpec = ArgSpec::new(&[
+        Opt::new("state", Kind::Str).default("present"),
+        Opt::new("src", Kind::Str).required_if(&[("state", "present"), ("state", "mounted")]),
+        Opt::new("fstype", Kind::Str).required_if(&[("state", "mounted")]),
+        Opt::new("interface", Kind::Str).requires(&["direction"]),
+        Opt::new("direction", Kind::Str),
+    ]);
+
+    fn args(pairs: &[(&str, &str)]) -> Map {
+        pairs
+            .iter()
+            .map(|(k, v)| (Value::str(*k), Value::str(*v)))
+            .collect()
+    }
+
+    #[test]
+    fn required_if_counts_defaults_and_names_every_missing_option() {
+        assert_eq!(
+            SPEC.validate("m", &args(&[])).map(|_| ()),
+            Err("state is present but all of the following are missing: src".into())
+        );
+        assert_eq!(
+            SPEC.validate("m", &args(&[("state", "mounted")]))
+                .map(|_| ()),
+            Err("state is mounted but all of the following are missing: src, fstype".into())
+        );
+        assert!(SPEC.validate("m", &args(&[("state", "absent")])).is_ok());
+        assert!(
+            SPEC.validate(
+                "m",
+                &args(&[("state", "mounted"), ("src", "a"), ("fstype", "b")])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn required_by() {
+        assert_eq!(
+            SPEC.validate("m", &args(&[("src", "a"), ("interface", "eth0")]))
+                .map(|_| ()),
+            Err("missing parameter(s) required by 'interface': direction".into())
+        );
+        assert!(
+            SPEC.validate(
+                "m",
+                &args(&[("src", "a"), ("interface", "eth0"), ("direction", "in")])
+            )
+            .is_ok()
+        );
+    }
 }

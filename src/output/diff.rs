@@ -158,4 +158,10 @@ mod tests {
         let d = unified("", "x\n", "f", "f");
         assert_eq!(d, "--- before: f\n+++ after: f\n@@ -0,0 +1 @@\n+x\n");
     }
+
+    #[test]
+    fn without_headers() {
+        let d = unified("{}\n", "{\n}\n", "", "");
+        assert!(d.starts_with("--- before\n+++ after\n@@"), "{d}");
+    }
 }
