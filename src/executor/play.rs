@@ -816,7 +816,7 @@ impl Executor<'_> {
                 state.set_facts.extend(f);
             }
             if let Some(f) = o.facts {
-                state.facts.extend(f);
+                state.merge_module_facts(f);
             }
             if o.result.changed && !o.result.failed && !handler {
                 for n in &t.notify {

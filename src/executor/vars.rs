@@ -3,6 +3,7 @@
 //! vars, set_fact/registered, extra vars; then the magic variables.
 
 use super::Executor;
+use super::host::HostState;
 use crate::playbook::{Play, Role};
 use crate::yaml::{Map, Value};
 use std::path::PathBuf;
@@ -47,10 +48,22 @@ pub fn ansible_version() -> Value {
     Value::Map(m)
 }
 
-/// `ansible_facts` and the legacy top-level `ansible_*` names.
-pub fn fact_vars(facts: &Map) -> Map {
-    let mut m = crate::facts::with_prefixes(facts);
-    put(&mut m, "ansible_facts", Value::Map(facts.clone()));
+/// `ansible_facts` and the legacy top-level `ansible_*` names (facts modules set without
+/// the prefix keep their own name, as Ansible injects them).
+pub fn fact_vars(state: &HostState) -> Map {
+    let (plain, prefixed): (Map, Map) = state
+        .facts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| {
+            k.as_str()
+                .is_some_and(|k| state.unprefixed_facts.contains(k))
+        });
+    let mut m = crate::facts::with_prefixes(&prefixed);
+    for (k, v) in plain {
+        m.insert(k, v);
+    }
+    put(&mut m, "ansible_facts", Value::Map(state.facts.clone()));
     m
 }
 
@@ -63,7 +76,7 @@ impl Executor<'_> {
         };
         extend(&mut m, &pcx.role_defaults);
         extend(&mut m, &state.inventory_vars);
-        extend(&mut m, &fact_vars(&state.facts));
+        extend(&mut m, &fact_vars(state));
         extend(&mut m, &pcx.play.common.vars);
         if let Some(vf) = pcx.vars_files.get(host) {
             extend(&mut m, vf);
@@ -89,7 +102,7 @@ impl Executor<'_> {
         };
         extend(&mut m, &pcx.role_defaults);
         extend(&mut m, &state.inventory_vars);
-        extend(&mut m, &fact_vars(&state.facts));
+        extend(&mut m, &fact_vars(state));
         extend(&mut m, &pcx.play.common.vars);
         if let Some(vf) = pcx.vars_files.get(host) {
             extend(&mut m, vf);

@@ -2,25 +2,35 @@
 //! changing anything (query, then create/modify/remove), honouring check and diff mode.
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
+mod accountdb;
 mod assert;
+mod authorized_key;
 mod command;
 mod copy;
+mod cron;
 mod debug;
 mod fail;
 mod fetch;
 mod file;
 mod fileattrs;
+mod getent;
+mod group;
+mod hostname;
 mod lineinfile;
 mod meta;
 mod ping;
 mod registry;
 mod result;
+mod sections;
+mod service_facts;
 mod set_fact;
 mod slurp;
 pub mod spec;
 mod stat;
 mod systemd;
 mod template;
+mod timezone;
+mod user;
 
 pub use registry::{canonical_name, lookup, names};
 pub use result::{Diff, TaskResult};

@@ -7,24 +7,32 @@ use super::Module;
 
 static MODULES: &[&dyn Module] = &[
     &super::assert::Assert,
+    &super::authorized_key::AuthorizedKey,
     &super::command::Command,
     &super::copy::Copy,
+    &super::cron::Cron,
     &super::debug::Debug,
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,
+    &super::getent::Getent,
+    &super::group::GroupModule,
+    &super::hostname::Hostname,
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
     &super::ping::Ping,
     &super::command::Raw,
     &super::set_fact::SetFact,
     &super::systemd::Service,
+    &super::service_facts::ServiceFacts,
     &super::command::Shell,
     &super::slurp::Slurp,
     &super::stat::Stat,
     &super::systemd::Systemd("systemd_service"),
     &super::systemd::Systemd("systemd"),
     &super::template::Template,
+    &super::timezone::Timezone,
+    &super::user::User,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

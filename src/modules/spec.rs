@@ -12,6 +12,8 @@ pub enum Kind {
     Path,
     Bool,
     Int,
+    /// A number (Ansible's `float`): ints and numeric strings are converted.
+    Float,
     /// A list; a comma-separated string becomes a list.
     List,
     Dict,
@@ -30,6 +32,9 @@ pub struct Opt {
     pub required: bool,
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
+    /// Ansible's `required_if` for this option: when it has the value (written as in YAML,
+    /// converted like the option's own values), all of the listed options must be set.
+    pub required_if: &'static [(&'static str, &'static [&'static str])],
 }
 
 impl Opt {
@@ -41,6 +46,7 @@ impl Opt {
             required: false,
             default: None,
             choices: &[],
+            required_if: &[],
         }
     }
 
@@ -61,6 +67,14 @@ impl Opt {
 
     pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
         self.choices = c;
+        self
+    }
+
+    pub const fn required_if(
+        mut self,
+        rules: &'static [(&'static str, &'static [&'static str])],
+    ) -> Opt {
+        self.required_if = rules;
         self
     }
 }
@@ -152,6 +166,14 @@ fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
             Value::Float(f) if f.fract() == 0.0 => Value::Int(*f as i128),
             Value::Str(s) => Value::Int(s.trim().parse::<i128>().map_err(|_| bad("int", &v))?),
             _ => return Err(bad("int", &v)),
+        },
+        Kind::Float => match &v {
+            Value::Float(_) => v,
+            Value::Int(i) => Value::Float(*i as f64),
+            Value::Str(s) | Value::Unsafe(s) => {
+                Value::Float(s.trim().parse::<f64>().map_err(|_| bad("float", &v))?)
+            }
+            _ => return Err(bad("float", &v)),
         },
         Kind::List => match v {
             Value::Seq(_) => v,
@@ -264,10 +286,89 @@ impl ArgSpec {
                 }
             }
         }
+        for opt in self.options {
+            for (when, needed) in opt.required_if {
+                let Some(value) = out.get(&Value::str(opt.name)).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                if convert(opt, Value::str(*when)).ok().as_ref() != Some(value) {
+                    continue;
+                }
+                let missing: Vec<&str> = needed
+                    .iter()
+                    .copied()
+                    .filter(|n| !raw_has(&out, n))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "{} is {} but all of the following are missing: {}",
+                        opt.name,
+                        crate::yaml::python_str(value),
+                        missing.join(", ")
+                    ));
+                }
+            }
+        }
         Ok(Args(out))
     }
 }
 
 fn raw_has(m: &Map, name: &str) -> bool {
     m.get(&Value::str(name)).is_some_and(|v| !v.is_null())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &[(&str, Value)]) -> Map {
+        pairs
+            .iter()
+            .map(|(k, v)| (Value::str(*k), v.clone()))
+            .collect()
+    }
+
+    static SPEC: ArgSpec = ArgSpec::new(&[
+        Opt::new("gid", Kind::Int),
+        Opt::new("non_unique", Kind::Bool)
+            .default("false")
+            .required_if(&[("true", &["gid"])]),
+        Opt::new("expires", Kind::Float),
+    ]);
+
+    #[test]
+    fn required_if_applies_to_the_converted_value() {
+        let e = SPEC
+            .validate("group", &args(&[("non_unique", Value::str("yes"))]))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "non_unique is True but all of the following are missing: gid"
+        );
+        assert!(SPEC.validate("group", &args(&[])).is_ok());
+        assert!(
+            SPEC.validate(
+                "group",
+                &args(&[("non_unique", Value::Bool(true)), ("gid", Value::Int(5))])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn floats() {
+        let a = SPEC
+            .validate("user", &args(&[("expires", Value::Int(-1))]))
+            .unwrap();
+        assert_eq!(a.get("expires"), Some(&Value::Float(-1.0)));
+        let a = SPEC
+            .validate("user", &args(&[("expires", Value::str("1.5"))]))
+            .unwrap();
+        assert_eq!(a.get("expires"), Some(&Value::Float(1.5)));
+        assert!(
+            SPEC.validate("user", &args(&[("expires", Value::str("soon"))]))
+                .unwrap_err()
+                .contains("unable to convert to float")
+        );
+    }
 }

@@ -8,7 +8,20 @@ pub fn unified(before: &str, after: &str, before_header: &str, after_header: &st
     let a: Vec<&str> = before.split_inclusive('\n').collect();
     let b: Vec<&str> = after.split_inclusive('\n').collect();
     let ops = lcs_ops(&a, &b);
-    let mut out = format!("--- before: {before_header}\n+++ after: {after_header}\n");
+    // A diff without headers (a module's before/after values, not a file) is labelled
+    // plainly, as Ansible's callback does.
+    let label = |side: &str, header: &str| {
+        if header.is_empty() {
+            side.to_string()
+        } else {
+            format!("{side}: {header}")
+        }
+    };
+    let mut out = format!(
+        "--- {}\n+++ {}\n",
+        label("before", before_header),
+        label("after", after_header)
+    );
     // Group operations into hunks with 3 lines of context.
     let ctx = 3;
     let mut i = 0;
@@ -139,6 +152,12 @@ mod tests {
             d,
             "--- before: f\n+++ after: f\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
         );
+    }
+
+    #[test]
+    fn without_headers() {
+        let d = unified("a = 1\n", "a = 2\n", "", "");
+        assert_eq!(d, "--- before\n+++ after\n@@ -1 +1 @@\n-a = 1\n+a = 2\n");
     }
 
     #[test]
