@@ -281,21 +281,11 @@ fn key_path(p: &Params, home: &str) -> String {
 
 /// Shell text printing the account as it is now: its passwd entry, whether its homes exist,
 /// and the state of its key files (sections `passwd`, `paths`, `fp`, `pub`).
-fn post_script(s: &Sections, p: &Params, local: bool) -> String {
+fn post_script(s: &Sections, p: &Params) -> String {
     let n = quote(&p.name);
     let mut t = String::new();
     t.push_str(&s.start("passwd"));
-    t.push_str("; ");
-    if local {
-        // `local` takes the account from /etc/passwd alone, as Ansible's user_exists does.
-        let prefix = quote(&format!("{}:", p.name));
-        t.push_str(&format!(
-            "e=; while IFS= read -r l; do case $l in {prefix}*) e=$l;; esac; done </etc/passwd; \
-             [ -n \"$e\" ] && getent passwd {n}; "
-        ));
-    } else {
-        t.push_str(&format!("getent passwd {n}; "));
-    }
+    t.push_str(&format!("; getent passwd {n}; "));
     t.push_str(&format!(
         "h=$(getent passwd {n} | cut -d: -f6); {}; [ -n \"$h\" ] && [ -e \"$h\" ] && echo home; ",
         s.start("paths")
@@ -432,8 +422,7 @@ impl Module for User {
     }
     async fn run(&self, cx: &TaskCx<'_>, args: Args) -> TaskResult {
         let p = Params::from(&args);
-        let local = args.bool("local");
-        if local {
+        if args.bool("local") {
             for key in ["umask", "uid_min", "uid_max"] {
                 if args.get(key).is_some() {
                     return TaskResult::failed(format!("'{key}' can not be used with 'local'"));
@@ -469,7 +458,7 @@ impl Module for User {
             s.start("append"),
             s.start("defs_exist"),
             s.start("defs"),
-            post_script(&s, &p, local),
+            post_script(&s, &p),
         );
         let out = try_conn!(cx.sh(query).await);
         let parts = s.split(&out);
@@ -920,7 +909,7 @@ async fn present(
                 join(&plan.chage)
             ));
         }
-        script.push_str(&post_script(s, p, false));
+        script.push_str(&post_script(s, p));
         script.push_str("; fi");
         let stdin = plan
             .password
@@ -1066,7 +1055,7 @@ async fn generate_key(
         },
         rcs = s.start("keygen"),
     ));
-    script.push_str(&post_script(s, p, false));
+    script.push_str(&post_script(s, p));
     let out = match &p.ssh_passphrase {
         Some(pp) => {
             cx.sh_with_input(script, format!("{pp}\n").into_bytes())
