@@ -499,9 +499,7 @@ impl Module for AuthorizedKey {
         if manage_dir {
             let d = quote(&sshdir);
             prep.push_str(&format!(
-                "if [ ! -e {d} ]; then mkdir -m 0700 {d} || {{ echo 'Failed to create directory {sd}' >&2; exit 3; }}; fi; \
-                 chown {h}{owner} {d}; chmod 0700 {d}; ",
-                sd = sshdir.replace('\'', ""),
+                "if [ ! -e {d} ]; then mkdir -m 0700 {d} || exit 3; fi; chown {h}{owner} {d}; chmod 0700 {d}; ",
             ));
         }
         let q = quote(&keyfile);
@@ -511,6 +509,12 @@ impl Module for AuthorizedKey {
             base = quote(&parent_dir(&keyfile)),
         ));
         let out = try_conn!(cx.sh(prep).await);
+        if out.rc == 3 {
+            return TaskResult::failed(format!(
+                "Failed to create directory {sshdir} : {}",
+                out.stderr_text().trim()
+            ));
+        }
         if out.rc != 0 {
             return TaskResult::failed(out.stderr_text().trim().to_string());
         }

@@ -36,7 +36,7 @@ fn lookup_script(name: &str, local: bool) -> String {
     if local {
         let prefix = quote(&format!("{name}:"));
         format!(
-            "while IFS= read -r l; do case $l in {prefix}*) e=$l;; esac; done </etc/group; \
+            "e=; while IFS= read -r l; do case $l in {prefix}*) e=$l;; esac; done </etc/group; \
              [ -n \"$e\" ] && getent group {q}"
         )
     } else {
