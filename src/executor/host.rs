@@ -3,7 +3,7 @@
 //! play has ended, the handlers it notified, and its connection.
 
 use crate::connection::Connection;
-use crate::yaml::Map;
+use crate::yaml::{Map, Value};
 use indexmap::IndexSet;
 use std::sync::Arc;
 
@@ -14,6 +14,9 @@ pub struct HostState {
     pub facts: Map,
     /// Whether facts were gathered in this run (the `smart` gathering setting asks).
     pub facts_gathered: bool,
+    /// Facts a module set without the `ansible_` prefix (`getent_passwd`, `services`): Ansible
+    /// injects those as variables under their own name, not as `ansible_<name>`.
+    pub unprefixed_facts: IndexSet<String>,
     /// `set_fact` values and registered results.
     pub set_facts: Map,
     /// `include_vars` results.
@@ -36,6 +39,7 @@ impl HostState {
             inventory_vars,
             facts: Map::new(),
             facts_gathered: false,
+            unprefixed_facts: IndexSet::new(),
             set_facts: Map::new(),
             include_vars: Map::new(),
             vars_files: Map::new(),
@@ -44,6 +48,24 @@ impl HostState {
             ended: false,
             notified: IndexSet::new(),
             conn: None,
+        }
+    }
+
+    /// Merges the `ansible_facts` a module returned, keyed as the module returns them:
+    /// `ansible_hostname` is `ansible_facts.hostname`, `getent_passwd` stays as it is.
+    pub fn merge_module_facts(&mut self, facts: Map) {
+        for (k, v) in facts {
+            let name = crate::yaml::python_str(&k);
+            match name.strip_prefix("ansible_") {
+                Some(short) if name != "ansible_local" => {
+                    self.unprefixed_facts.shift_remove(short);
+                    self.facts.insert(Value::str(short), v);
+                }
+                _ => {
+                    self.facts.insert(k, v);
+                    self.unprefixed_facts.insert(name);
+                }
+            }
         }
     }
 

@@ -441,7 +441,7 @@ impl Executor<'_> {
                     if t.action == "include_vars" {
                         state.include_vars.extend(fs.clone());
                     } else {
-                        state.facts.extend(fs.clone());
+                        state.merge_module_facts(fs.clone());
                     }
                 }
             }

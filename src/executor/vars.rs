@@ -5,6 +5,7 @@
 //! (`hash_behaviour = replace`).
 
 use super::Executor;
+use super::host::HostState;
 use super::walk::Scope;
 use crate::playbook::{Play, Role};
 use crate::yaml::{Map, Value};
@@ -60,10 +61,22 @@ pub fn ansible_version() -> Value {
     Value::Map(m)
 }
 
-/// `ansible_facts` and the legacy top-level `ansible_*` names.
-pub fn fact_vars(facts: &Map) -> Map {
-    let mut m = crate::facts::with_prefixes(facts);
-    put(&mut m, "ansible_facts", Value::Map(facts.clone()));
+/// `ansible_facts` and the legacy top-level `ansible_*` names (facts modules set without
+/// the prefix keep their own name, as Ansible injects them).
+pub fn fact_vars(state: &HostState) -> Map {
+    let (plain, prefixed): (Map, Map) = state
+        .facts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| {
+            k.as_str()
+                .is_some_and(|k| state.unprefixed_facts.contains(k))
+        });
+    let mut m = crate::facts::with_prefixes(&prefixed);
+    for (k, v) in plain {
+        m.insert(k, v);
+    }
+    put(&mut m, "ansible_facts", Value::Map(state.facts.clone()));
     m
 }
 
@@ -119,7 +132,7 @@ impl Executor<'_> {
                 return m;
             };
             extend(&mut m, &state.inventory_vars);
-            extend(&mut m, &fact_vars(&state.facts));
+            extend(&mut m, &fact_vars(state));
             extend(&mut m, &pcx.play.common.vars);
             extend(&mut m, &pcx.prompts);
             extend(&mut m, &state.vars_files);

@@ -2,15 +2,21 @@
 //! changing anything (query, then create/modify/remove), honouring check and diff mode.
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
+mod accountdb;
 mod alternatives;
 mod assert;
+mod authorized_key;
 mod command;
 mod copy;
+mod cron;
 mod debug;
 mod fail;
 mod fetch;
 mod file;
 mod fileattrs;
+mod getent;
+mod group;
+mod hostname;
 mod include_vars;
 mod lineinfile;
 mod meta;
@@ -21,6 +27,7 @@ mod reboot;
 mod registry;
 mod result;
 mod sections;
+mod service_facts;
 mod set_fact;
 mod setup;
 mod slurp;
@@ -29,8 +36,10 @@ mod stat;
 mod sysctl;
 mod systemd;
 mod template;
-mod validate_argument_spec;
+mod timezone;
 mod ufw;
+mod user;
+mod validate_argument_spec;
 mod wait_for;
 mod wait_for_connection;
 

@@ -14,29 +14,32 @@ use std::collections::HashMap;
 
 pub struct Mount;
 
-const NEEDS_SRC: &[(&str, &str)] = &[
-    ("state", "mounted"),
-    ("state", "present"),
-    ("state", "ephemeral"),
+const NEEDS_SRC: &[(&str, &[&str])] = &[
+    ("mounted", &["src", "fstype"]),
+    ("present", &["src", "fstype"]),
+    ("ephemeral", &["src", "fstype"]),
 ];
 
 static SPEC: ArgSpec = ArgSpec::new(&[
     Opt::new("path", Kind::Path).required().aliases(&["name"]),
-    Opt::new("src", Kind::Path).required_if(NEEDS_SRC),
-    Opt::new("fstype", Kind::Str).required_if(NEEDS_SRC),
+    Opt::new("src", Kind::Path),
+    Opt::new("fstype", Kind::Str),
     Opt::new("opts", Kind::Str),
     Opt::new("opts_no_log", Kind::Bool).default("false"),
     Opt::new("dump", Kind::Str).default("0"),
     Opt::new("passno", Kind::Str).default("0"),
-    Opt::new("state", Kind::Str).required().choices(&[
-        "absent",
-        "absent_from_fstab",
-        "mounted",
-        "present",
-        "unmounted",
-        "remounted",
-        "ephemeral",
-    ]),
+    Opt::new("state", Kind::Str)
+        .required()
+        .choices(&[
+            "absent",
+            "absent_from_fstab",
+            "mounted",
+            "present",
+            "unmounted",
+            "remounted",
+            "ephemeral",
+        ])
+        .required_if(NEEDS_SRC),
     Opt::new("fstab", Kind::Str),
     Opt::new("boot", Kind::Bool).default("true"),
     Opt::new("backup", Kind::Bool).default("false"),

@@ -8,14 +8,19 @@ use super::Module;
 static MODULES: &[&dyn Module] = &[
     &super::alternatives::Alternatives,
     &super::assert::Assert,
+    &super::authorized_key::AuthorizedKey,
     &super::command::Command,
     &super::copy::Copy,
+    &super::cron::Cron,
     &super::debug::Debug,
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,
     &super::include_vars::IncludeVars,
     &super::setup::Setup("gather_facts"),
+    &super::getent::Getent,
+    &super::group::GroupModule,
+    &super::hostname::Hostname,
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
     &super::modprobe::Modprobe,
@@ -26,6 +31,7 @@ static MODULES: &[&dyn Module] = &[
     &super::set_fact::SetFact,
     &super::setup::Setup("setup"),
     &super::systemd::Service,
+    &super::service_facts::ServiceFacts,
     &super::command::Shell,
     &super::slurp::Slurp,
     &super::stat::Stat,
@@ -37,6 +43,8 @@ static MODULES: &[&dyn Module] = &[
     &super::ufw::Ufw,
     &super::wait_for::WaitFor,
     &super::wait_for_connection::WaitForConnection,
+    &super::timezone::Timezone,
+    &super::user::User,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

@@ -24,7 +24,9 @@ pub struct TaskResult {
     pub diff: Vec<Diff>,
     /// Module-specific return values (`dest`, `stat`, `checksum`, `cmd`, ...).
     pub data: Map,
-    /// `ansible_facts` the task sets on its host (`set_fact`, `setup`).
+    /// `ansible_facts` the task sets on its host (`set_fact`, `setup`), keyed as the Ansible
+    /// module returns them: `ansible_hostname` becomes `ansible_facts.hostname`, while
+    /// `getent_passwd` is both `ansible_facts.getent_passwd` and the variable `getent_passwd`.
     pub facts: Option<Map>,
     /// Print the result even without `-v` (Ansible's `_ansible_verbose_always`, set by `debug`).
     pub verbose_always: bool,

@@ -12,6 +12,8 @@ pub enum Kind {
     Path,
     Bool,
     Int,
+    /// A number (Ansible's `float`): ints and numeric strings are converted.
+    Float,
     /// A list; a comma-separated string becomes a list.
     List,
     Dict,
@@ -30,9 +32,9 @@ pub struct Opt {
     pub required: bool,
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
-    /// Ansible's `required_if`, per option: required when option `.0` has the value `.1`
-    /// (after defaults), for any of the pairs.
-    pub required_if: &'static [(&'static str, &'static str)],
+    /// Ansible's `required_if` for this option: when it has the value (written as in YAML,
+    /// converted like the option's own values), all of the listed options must be set.
+    pub required_if: &'static [(&'static str, &'static [&'static str])],
     /// Ansible's `required_by`: when this option is set, these must be set too.
     pub requires: &'static [&'static str],
 }
@@ -71,8 +73,11 @@ impl Opt {
         self
     }
 
-    pub const fn required_if(mut self, when: &'static [(&'static str, &'static str)]) -> Opt {
-        self.required_if = when;
+    pub const fn required_if(
+        mut self,
+        rules: &'static [(&'static str, &'static [&'static str])],
+    ) -> Opt {
+        self.required_if = rules;
         self
     }
 
@@ -169,6 +174,14 @@ fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
             Value::Float(f) if f.fract() == 0.0 => Value::Int(*f as i128),
             Value::Str(s) => Value::Int(s.trim().parse::<i128>().map_err(|_| bad("int", &v))?),
             _ => return Err(bad("int", &v)),
+        },
+        Kind::Float => match &v {
+            Value::Float(_) => v,
+            Value::Int(i) => Value::Float(*i as f64),
+            Value::Str(s) | Value::Unsafe(s) => {
+                Value::Float(s.trim().parse::<f64>().map_err(|_| bad("float", &v))?)
+            }
+            _ => return Err(bad("float", &v)),
         },
         Kind::List => match v {
             Value::Seq(_) => v,
@@ -282,7 +295,29 @@ impl ArgSpec {
             }
         }
         check_required_by(self.options, &out)?;
-        check_required_if(self.options, &out)?;
+        for opt in self.options {
+            for (when, needed) in opt.required_if {
+                let Some(value) = out.get(&Value::str(opt.name)).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                if convert(opt, Value::str(*when)).ok().as_ref() != Some(value) {
+                    continue;
+                }
+                let missing: Vec<&str> = needed
+                    .iter()
+                    .copied()
+                    .filter(|n| !raw_has(&out, n))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "{} is {} but all of the following are missing: {}",
+                        opt.name,
+                        crate::yaml::python_str(value),
+                        missing.join(", ")
+                    ));
+                }
+            }
+        }
         Ok(Args(out))
     }
 }
@@ -307,39 +342,6 @@ fn check_required_by(options: &[Opt], out: &Map) -> Result<(), String> {
     Ok(())
 }
 
-/// `required_if`, rule by rule in the order the options declare them, with Ansible's message
-/// naming every option of the rule that is missing.
-fn check_required_if(options: &[Opt], out: &Map) -> Result<(), String> {
-    let mut rules: Vec<(&str, &str)> = Vec::new();
-    for opt in options {
-        for rule in opt.required_if {
-            if !rules.contains(rule) {
-                rules.push(*rule);
-            }
-        }
-    }
-    for (key, value) in rules {
-        let holds = out
-            .get(&Value::str(key))
-            .is_some_and(|v| !v.is_null() && crate::yaml::python_str(v) == value);
-        if !holds {
-            continue;
-        }
-        let missing: Vec<&str> = options
-            .iter()
-            .filter(|o| o.required_if.contains(&(key, value)) && !raw_has(out, o.name))
-            .map(|o| o.name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "{key} is {value} but all of the following are missing: {}",
-                missing.join(", ")
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn raw_has(m: &Map, name: &str) -> bool {
     m.get(&Value::str(name)).is_some_and(|v| !v.is_null())
 }
@@ -348,53 +350,75 @@ fn raw_has(m: &Map, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    static SPEC: ArgSpec = ArgSpec::new(&[
-        Opt::new("state", Kind::Str).default("present"),
-        Opt::new("src", Kind::Str).required_if(&[("state", "present"), ("state", "mounted")]),
-        Opt::new("fstype", Kind::Str).required_if(&[("state", "mounted")]),
-        Opt::new("interface", Kind::Str).requires(&["direction"]),
-        Opt::new("direction", Kind::Str),
-    ]);
-
-    fn args(pairs: &[(&str, &str)]) -> Map {
+    fn args(pairs: &[(&str, Value)]) -> Map {
         pairs
             .iter()
-            .map(|(k, v)| (Value::str(*k), Value::str(*v)))
+            .map(|(k, v)| (Value::str(*k), v.clone()))
             .collect()
     }
 
+    static SPEC: ArgSpec = ArgSpec::new(&[
+        Opt::new("gid", Kind::Int),
+        Opt::new("non_unique", Kind::Bool)
+            .default("false")
+            .required_if(&[("true", &["gid"])]),
+        Opt::new("expires", Kind::Float),
+    ]);
+
     #[test]
-    fn required_if_counts_defaults_and_names_every_missing_option() {
+    fn required_if_applies_to_the_converted_value() {
+        let e = SPEC
+            .validate("group", &args(&[("non_unique", Value::str("yes"))]))
+            .unwrap_err();
         assert_eq!(
-            SPEC.validate("m", &args(&[])).map(|_| ()),
-            Err("state is present but all of the following are missing: src".into())
+            e,
+            "non_unique is True but all of the following are missing: gid"
         );
-        assert_eq!(
-            SPEC.validate("m", &args(&[("state", "mounted")]))
-                .map(|_| ()),
-            Err("state is mounted but all of the following are missing: src, fstype".into())
-        );
-        assert!(SPEC.validate("m", &args(&[("state", "absent")])).is_ok());
+        assert!(SPEC.validate("group", &args(&[])).is_ok());
         assert!(
             SPEC.validate(
-                "m",
-                &args(&[("state", "mounted"), ("src", "a"), ("fstype", "b")])
+                "group",
+                &args(&[("non_unique", Value::Bool(true)), ("gid", Value::Int(5))])
             )
             .is_ok()
         );
     }
 
     #[test]
+    fn floats() {
+        let a = SPEC
+            .validate("user", &args(&[("expires", Value::Int(-1))]))
+            .unwrap();
+        assert_eq!(a.get("expires"), Some(&Value::Float(-1.0)));
+        let a = SPEC
+            .validate("user", &args(&[("expires", Value::str("1.5"))]))
+            .unwrap();
+        assert_eq!(a.get("expires"), Some(&Value::Float(1.5)));
+        assert!(
+            SPEC.validate("user", &args(&[("expires", Value::str("soon"))]))
+                .unwrap_err()
+                .contains("unable to convert to float")
+        );
+    }
+
+    #[test]
     fn required_by() {
+        static BY: ArgSpec = ArgSpec::new(&[
+            Opt::new("interface", Kind::Str).requires(&["direction"]),
+            Opt::new("direction", Kind::Str),
+        ]);
         assert_eq!(
-            SPEC.validate("m", &args(&[("src", "a"), ("interface", "eth0")]))
+            BY.validate("m", &args(&[("interface", Value::str("eth0"))]))
                 .map(|_| ()),
             Err("missing parameter(s) required by 'interface': direction".into())
         );
         assert!(
-            SPEC.validate(
+            BY.validate(
                 "m",
-                &args(&[("src", "a"), ("interface", "eth0"), ("direction", "in")])
+                &args(&[
+                    ("interface", Value::str("eth0")),
+                    ("direction", Value::str("in"))
+                ])
             )
             .is_ok()
         );

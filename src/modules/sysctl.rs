@@ -14,12 +14,11 @@ pub struct Sysctl;
 
 static SPEC: ArgSpec = ArgSpec::new(&[
     Opt::new("name", Kind::Str).required().aliases(&["key"]),
-    Opt::new("value", Kind::Str)
-        .aliases(&["val"])
-        .required_if(&[("state", "present")]),
+    Opt::new("value", Kind::Str).aliases(&["val"]),
     Opt::new("state", Kind::Str)
         .default("present")
-        .choices(&["present", "absent"]),
+        .choices(&["present", "absent"])
+        .required_if(&[("present", &["value"])]),
     Opt::new("reload", Kind::Bool).default("true"),
     Opt::new("sysctl_set", Kind::Bool).default("false"),
     Opt::new("ignoreerrors", Kind::Bool).default("false"),

@@ -154,14 +154,14 @@ mod tests {
     }
 
     #[test]
-    fn new_file() {
-        let d = unified("", "x\n", "f", "f");
-        assert_eq!(d, "--- before: f\n+++ after: f\n@@ -0,0 +1 @@\n+x\n");
+    fn without_headers() {
+        let d = unified("a = 1\n", "a = 2\n", "", "");
+        assert_eq!(d, "--- before\n+++ after\n@@ -1 +1 @@\n-a = 1\n+a = 2\n");
     }
 
     #[test]
-    fn without_headers() {
-        let d = unified("{}\n", "{\n}\n", "", "");
-        assert!(d.starts_with("--- before\n+++ after\n@@"), "{d}");
+    fn new_file() {
+        let d = unified("", "x\n", "f", "f");
+        assert_eq!(d, "--- before: f\n+++ after: f\n@@ -0,0 +1 @@\n+x\n");
     }
 }
