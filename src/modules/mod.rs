@@ -2,6 +2,7 @@
 //! changing anything (query, then create/modify/remove), honouring check and diff mode.
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
+mod apt;
 mod assert;
 mod command;
 mod copy;
@@ -13,6 +14,7 @@ mod fileattrs;
 mod lineinfile;
 mod meta;
 mod ping;
+mod pkgutil;
 mod registry;
 mod result;
 mod set_fact;

@@ -6,6 +6,7 @@
 use super::Module;
 
 static MODULES: &[&dyn Module] = &[
+    &super::apt::Apt,
     &super::assert::Assert,
     &super::command::Command,
     &super::copy::Copy,
