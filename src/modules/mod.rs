@@ -3,16 +3,21 @@
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
 mod apt;
+mod apt_repository;
 mod assert;
 mod command;
 mod copy;
+mod deb822_repository;
 mod debug;
+mod dnf;
 mod fail;
 mod fetch;
 mod file;
 mod fileattrs;
 mod lineinfile;
 mod meta;
+mod package;
+mod package_facts;
 mod ping;
 mod pkgutil;
 mod registry;

@@ -2,7 +2,9 @@
 //! downloads with the target's own curl or wget, and refreshing apt's lists with retries.
 
 use super::{TaskCx, TaskResult};
-use crate::connection::quote;
+use crate::connection::{Input, PutOptions, quote};
+use crate::yaml::Value;
+use base64::Engine;
 use std::cmp::Ordering;
 
 /// apt's output is parsed, so it must not be translated; nothing may prompt.
@@ -164,6 +166,111 @@ pub fn title(s: &str) -> String {
         }
     }
     out
+}
+
+/// A host file's content and permission bits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFile {
+    pub content: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Reads regular files on the host in one command; `None` for paths that are not files.
+pub async fn read_files(
+    cx: &TaskCx<'_>,
+    paths: &[String],
+) -> Result<Vec<Option<HostFile>>, TaskResult> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut script = String::new();
+    for p in paths {
+        let q = quote::quote(p);
+        script.push_str(&format!(
+            "if [ -f {q} ]; then echo \"@@file $(stat -L -c %a {q})\"; base64 < {q} || exit 1; else echo @@none; fi; "
+        ));
+    }
+    let out = cx.sh(script).await.map_err(super::conn_failure)?;
+    if out.rc != 0 {
+        return Err(TaskResult::failed(format!(
+            "could not read {}: {}",
+            paths.join(", "),
+            out.stderr_text().trim()
+        )));
+    }
+    let text = out.stdout_text();
+    let mut files = Vec::new();
+    let mut cur: Option<(u32, String)> = None;
+    let flush = |cur: &mut Option<(u32, String)>, files: &mut Vec<Option<HostFile>>| {
+        if let Some((mode, b64)) = cur.take() {
+            let content = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .unwrap_or_default();
+            files.push(Some(HostFile { content, mode }));
+        }
+    };
+    for line in text.lines() {
+        if let Some(mode) = line.strip_prefix("@@file ") {
+            flush(&mut cur, &mut files);
+            cur = Some((u32::from_str_radix(mode.trim(), 8).unwrap_or(0o644), String::new()));
+        } else if line == "@@none" {
+            flush(&mut cur, &mut files);
+            files.push(None);
+        } else if let Some((_, b64)) = cur.as_mut() {
+            b64.push_str(line.trim());
+        }
+    }
+    flush(&mut cur, &mut files);
+    Ok(files)
+}
+
+/// Makes the host file `path` hold `content` (atomically) with `mode` when given, unless it
+/// already does; whether anything changed (or would, in check mode).
+pub async fn write_file(
+    cx: &TaskCx<'_>,
+    path: &str,
+    content: &[u8],
+    current: Option<&HostFile>,
+    mode: Option<&Value>,
+) -> Result<bool, TaskResult> {
+    let base = current.map_or(0o644, |f| f.mode);
+    let want = match mode {
+        Some(m) => Some(super::fileattrs::resolve_mode(m, base, false).map_err(TaskResult::failed)?),
+        None => None,
+    };
+    let same_content = current.is_some_and(|f| f.content == content);
+    let mode_differs = want.is_some_and(|m| current.is_none_or(|f| f.mode != m));
+    if same_content && !mode_differs {
+        return Ok(false);
+    }
+    if cx.check_mode {
+        return Ok(true);
+    }
+    let out = if same_content {
+        cx.sh(format!(
+            "chmod {:04o} {}",
+            want.unwrap_or(base),
+            quote::quote(path)
+        ))
+        .await
+    } else {
+        let opts = PutOptions {
+            validate: None,
+            on_temp: want
+                .map(|m| vec![format!("chmod {m:04o} \"$t\"")])
+                .unwrap_or_default(),
+            backup: false,
+        };
+        cx.put(Input::Bytes(content.to_vec()), path, &opts).await
+    }
+    .map_err(super::conn_failure)?;
+    if out.rc != 0 {
+        return Err(TaskResult::failed(format!(
+            "could not write `{path}`: {}",
+            out.stderr_text().trim()
+        )));
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -7,15 +7,20 @@ use super::Module;
 
 static MODULES: &[&dyn Module] = &[
     &super::apt::Apt,
+    &super::apt_repository::AptRepository,
     &super::assert::Assert,
     &super::command::Command,
     &super::copy::Copy,
+    &super::deb822_repository::Deb822Repository,
     &super::debug::Debug,
+    &super::dnf::Dnf("dnf"),
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
+    &super::package::Package,
+    &super::package_facts::PackageFacts,
     &super::ping::Ping,
     &super::command::Raw,
     &super::set_fact::SetFact,
@@ -26,6 +31,7 @@ static MODULES: &[&dyn Module] = &[
     &super::systemd::Systemd("systemd_service"),
     &super::systemd::Systemd("systemd"),
     &super::template::Template,
+    &super::dnf::Dnf("yum"),
 ];
 
 /// The short name for a module name as written in a task: the last part of a
