@@ -17,9 +17,13 @@ pub struct Apt;
 
 pub static SPEC: ArgSpec = ArgSpec {
     options: &[
-        Opt::new("state", Kind::Str)
-            .default("present")
-            .choices(&["absent", "build-dep", "fixed", "latest", "present"]),
+        Opt::new("state", Kind::Str).default("present").choices(&[
+            "absent",
+            "build-dep",
+            "fixed",
+            "latest",
+            "present",
+        ]),
         Opt::new("update_cache", Kind::Bool).aliases(&["update-cache"]),
         Opt::new("update_cache_retries", Kind::Int).default("5"),
         Opt::new("update_cache_retry_max_delay", Kind::Int).default("12"),
@@ -44,11 +48,9 @@ pub static SPEC: ArgSpec = ArgSpec {
         Opt::new("allow_unauthenticated", Kind::Bool)
             .default("false")
             .aliases(&["allow-unauthenticated"]),
-        Opt::new("allow_downgrade", Kind::Bool).default("false").aliases(&[
-            "allow-downgrade",
-            "allow_downgrades",
-            "allow-downgrades",
-        ]),
+        Opt::new("allow_downgrade", Kind::Bool)
+            .default("false")
+            .aliases(&["allow-downgrade", "allow_downgrades", "allow-downgrades"]),
         Opt::new("allow_change_held_packages", Kind::Bool).default("false"),
         Opt::new("lock_timeout", Kind::Int).default("60"),
         Opt::new("auto_install_module_deps", Kind::Bool).default("true"),
@@ -119,9 +121,7 @@ impl Common {
     }
 
     async fn run(&self, cx: &TaskCx<'_>, words: &[String]) -> Result<Output, TaskResult> {
-        cx.sh(self.script(words))
-            .await
-            .map_err(super::conn_failure)
+        cx.sh(self.script(words)).await.map_err(super::conn_failure)
     }
 }
 
@@ -273,7 +273,10 @@ fn query_script(names: &[String], default_release: Option<&str>) -> String {
         .unwrap_or_default();
     format!(
         "{APT_ENV}echo '@@policy'; apt-cache{rel} policy {q} 2>/dev/null; \
-         echo '@@dpkg'; dpkg-query -W -f='${{binary:Package}}|${{db:Status-Abbrev}}|${{Version}}\\n' {q} 2>/dev/null; \
+         echo '@@dpkg'; na=$(dpkg --print-architecture); \
+         dpkg-query -W -f='${{Package}}|${{db:Status-Abbrev}}|${{Version}}|${{Architecture}}\\n' {q} 2>/dev/null | \
+         while IFS='|' read -r p s v a; do \
+           case $a in \"$na\"|all) echo \"$p|$s|$v\" ;; *) echo \"$p:$a|$s|$v\" ;; esac; done; \
          echo '@@auto'; apt-mark showauto {q} 2>/dev/null; echo '@@end'; true"
     )
 }
@@ -838,7 +841,11 @@ async fn upgrade(
         r.rc = Some(out.rc);
         return Err(r);
     }
-    let zero = if aptitude { APTITUDE_ZERO } else { APT_GET_ZERO };
+    let zero = if aptitude {
+        APTITUDE_ZERO
+    } else {
+        APT_GET_ZERO
+    };
     let changed = !stdout.contains(zero);
     let mut r = TaskResult::changed(changed).msg(stdout.clone());
     if changed && c.diff {
@@ -927,10 +934,7 @@ async fn install_deb_files(
         ));
     }
     let text = out.stdout_text();
-    let infos: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("@@"))
-        .collect();
+    let infos: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("@@")).collect();
     let force = args.bool("force");
     let allow_downgrade = args.bool("allow_downgrade");
     let mut install = Vec::new();
@@ -1185,16 +1189,7 @@ pub async fn run_apt(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskRes
         }
     }
     let r = if state == "absent" {
-        remove(
-            cx,
-            &c,
-            &specs,
-            purge,
-            force,
-            autoremove,
-            allow_change_held,
-        )
-        .await?
+        remove(cx, &c, &specs, purge, force, autoremove, allow_change_held).await?
     } else {
         let install_recommends = match args.get("install_recommends") {
             Some(Value::Bool(b)) => Some(*b),
@@ -1244,8 +1239,14 @@ mod tests {
     #[test]
     fn specs_split_as_ansible() {
         assert_eq!(package_split("hello"), ("hello", None, None));
-        assert_eq!(package_split("hello=2.10*"), ("hello", Some("="), Some("2.10*")));
-        assert_eq!(package_split("hello>=2.0"), ("hello", Some(">="), Some("2.0")));
+        assert_eq!(
+            package_split("hello=2.10*"),
+            ("hello", Some("="), Some("2.10*"))
+        );
+        assert_eq!(
+            package_split("hello>=2.0"),
+            ("hello", Some(">="), Some("2.0"))
+        );
         assert!(is_glob("hell*") && is_glob("he[l]lo") && !is_glob("hello"));
     }
 
@@ -1266,7 +1267,10 @@ mod tests {
             best_match(&k, Some("="), Some("2.10-2*")).as_deref(),
             Some("2.10-2")
         );
-        assert_eq!(best_match(&k, Some("="), Some("2.10*")).as_deref(), Some("2.10-3"));
+        assert_eq!(
+            best_match(&k, Some("="), Some("2.10*")).as_deref(),
+            Some("2.10-3")
+        );
         assert_eq!(best_match(&k, Some("="), Some("3*")), None);
     }
 

@@ -260,7 +260,8 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskResult> {
     }
     let after = dumps(&files);
     let changed = before != after;
-    let names = |d: &[(String, String)]| -> Vec<String> { d.iter().map(|(p, _)| p.clone()).collect() };
+    let names =
+        |d: &[(String, String)]| -> Vec<String> { d.iter().map(|(p, _)| p.clone()).collect() };
     let (bn, an) = (names(&before), names(&after));
     let mut added: Vec<String> = an.iter().filter(|p| !bn.contains(p)).cloned().collect();
     let mut removed: Vec<String> = bn.iter().filter(|p| !an.contains(p)).cloned().collect();
@@ -276,8 +277,16 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskResult> {
         };
         for p in added.iter().chain(&removed) {
             result.diff.push(Diff {
-                before_header: if bn.contains(p) { p.clone() } else { "/dev/null".into() },
-                after_header: if an.contains(p) { p.clone() } else { "/dev/null".into() },
+                before_header: if bn.contains(p) {
+                    p.clone()
+                } else {
+                    "/dev/null".into()
+                },
+                after_header: if an.contains(p) {
+                    p.clone()
+                } else {
+                    "/dev/null".into()
+                },
                 before: text(&before, p),
                 after: text(&after, p),
             });
@@ -290,7 +299,10 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskResult> {
             let delay = int(args, "update_cache_retry_max_delay", 12);
             match apt_update(cx, retries, delay, 60).await {
                 Ok(w) if !w.is_empty() => {
-                    result = result.with("warnings", Value::Seq(w.into_iter().map(Value::str).collect()));
+                    result = result.with(
+                        "warnings",
+                        Value::Seq(w.into_iter().map(Value::str).collect()),
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -330,7 +342,14 @@ async fn save(
             continue;
         }
         let mode = mode.filter(|_| new_file == Some(f.path.as_str()));
-        write_file(cx, &f.write_to, dump(&f.lines).as_bytes(), f.raw.as_ref(), mode).await?;
+        write_file(
+            cx,
+            &f.write_to,
+            dump(&f.lines).as_bytes(),
+            f.raw.as_ref(),
+            mode,
+        )
+        .await?;
     }
     if !gone.is_empty() {
         let out = cx
@@ -371,20 +390,30 @@ mod tests {
 
     #[test]
     fn lines_as_ansible_reads_them() {
-        let l = parse_line("  deb   [signed-by=/k.gpg]  http://10.99.1.1:8000/repo  ./   # local  \n");
+        let l =
+            parse_line("  deb   [signed-by=/k.gpg]  http://10.99.1.1:8000/repo  ./   # local  \n");
         assert!(l.valid && l.enabled);
-        assert_eq!(l.source, "deb [signed-by=/k.gpg] http://10.99.1.1:8000/repo ./");
+        assert_eq!(
+            l.source,
+            "deb [signed-by=/k.gpg] http://10.99.1.1:8000/repo ./"
+        );
         assert_eq!(l.comment, "local");
         let d = parse_line("#deb http://x bookworm main");
         assert!(d.valid && !d.enabled);
-        assert_eq!(dump(&[d, parse_line("")]), "# deb http://x bookworm main\n\n");
+        assert_eq!(
+            dump(&[d, parse_line("")]),
+            "# deb http://x bookworm main\n\n"
+        );
         assert!(!parse_line("# a comment").valid);
     }
 
     #[test]
     fn file_names_from_urls() {
         assert_eq!(
-            suggest_filename("deb [signed-by=/k.gpg] http://user:pw@10.99.1.1:8000/repo ./", None),
+            suggest_filename(
+                "deb [signed-by=/k.gpg] http://user:pw@10.99.1.1:8000/repo ./",
+                None
+            ),
             "/etc/apt/sources.list.d/10_99_1_1_8000_repo.list"
         );
         assert_eq!(

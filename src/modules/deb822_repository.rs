@@ -299,7 +299,9 @@ mod tests {
         assert_eq!(field_name("name"), "X-Repolib-Name");
         assert_eq!(field_name("check_valid_until"), "Check-Valid-Until");
         assert!(has_scheme("http://10.99.1.1/key.asc") && has_scheme("file:///k"));
-        assert!(!has_scheme("-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: x\n"));
+        assert!(!has_scheme(
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: x\n"
+        ));
         assert!(!has_scheme("/etc/apt/keyrings/x.gpg") && !has_scheme("0xABCDEF"));
     }
 

@@ -42,7 +42,13 @@ pub static SPEC: ArgSpec = ArgSpec {
         Opt::new("releasever", Kind::Str),
         Opt::new("security", Kind::Bool).default("false"),
         Opt::new("skip_broken", Kind::Bool).default("false"),
-        Opt::new("state", Kind::Str).choices(&["absent", "installed", "latest", "present", "removed"]),
+        Opt::new("state", Kind::Str).choices(&[
+            "absent",
+            "installed",
+            "latest",
+            "present",
+            "removed",
+        ]),
         Opt::new("update_cache", Kind::Bool)
             .default("false")
             .aliases(&["expire-cache"]),
@@ -220,9 +226,9 @@ pub async fn run_dnf(cx: &TaskCx<'_>, args: &Args) -> TaskResult {
         }
     }
     let autoremove = args.bool("autoremove");
-    let mut state = args.str("state").unwrap_or_else(|| {
-        if autoremove { "absent" } else { "installed" }.to_string()
-    });
+    let mut state = args
+        .str("state")
+        .unwrap_or_else(|| if autoremove { "absent" } else { "installed" }.to_string());
     if autoremove && state != "absent" && state != "removed" {
         return fail("Autoremove should be used alone or with state=absent");
     }
@@ -240,7 +246,9 @@ pub async fn run_dnf(cx: &TaskCx<'_>, args: &Args) -> TaskResult {
         Err(e) => return super::conn_failure(e),
     };
     if probe.is_empty() {
-        return fail("kiln's dnf module needs the host's `dnf` (or `yum`) command, and there is none");
+        return fail(
+            "kiln's dnf module needs the host's `dnf` (or `yum`) command, and there is none",
+        );
     }
     let mut base = vec![probe.clone()];
     base.extend(global_opts(args));
@@ -312,8 +320,10 @@ pub async fn run_dnf(cx: &TaskCx<'_>, args: &Args) -> TaskResult {
             if names == ["*"] {
                 commands.push(verb_args("upgrade", Vec::new()));
             } else {
-                let (have, new): (Vec<(usize, &String)>, Vec<(usize, &String)>) =
-                    names.iter().enumerate().partition(|(i, _)| is_installed(*i));
+                let (have, new): (Vec<(usize, &String)>, Vec<(usize, &String)>) = names
+                    .iter()
+                    .enumerate()
+                    .partition(|(i, _)| is_installed(*i));
                 if !have.is_empty() {
                     commands.push(verb_args(
                         "upgrade",
@@ -373,7 +383,10 @@ pub async fn run_dnf(cx: &TaskCx<'_>, args: &Args) -> TaskResult {
             } else {
                 format!("Unknown Error occurred: {}", err.trim())
             })
-            .with("failures", Value::Seq(vec![Value::str(err.trim().to_string())]))
+            .with(
+                "failures",
+                Value::Seq(vec![Value::str(err.trim().to_string())]),
+            )
             .with("results", Value::Seq(results));
             r.rc = Some(1);
             r.stdout = Some(text);
@@ -411,10 +424,16 @@ mod tests {
             parse_transaction(out),
             vec![
                 (true, "kiln-hello-1.0-1.noarch".to_string()),
-                (true, "a-very-long-package-name-that-wraps-2:3.1-4.x86_64".to_string())
+                (
+                    true,
+                    "a-very-long-package-name-that-wraps-2:3.1-4.x86_64".to_string()
+                )
             ]
         );
         let rm = "Removing:\n kiln-hello   noarch   1.0-1   @kiln   0  \n\nTransaction Summary\n";
-        assert_eq!(parse_transaction(rm), vec![(false, "kiln-hello-1.0-1.noarch".to_string())]);
+        assert_eq!(
+            parse_transaction(rm),
+            vec![(false, "kiln-hello-1.0-1.noarch".to_string())]
+        );
     }
 }

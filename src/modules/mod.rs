@@ -3,6 +3,7 @@
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
 mod apt;
+mod apt_key;
 mod apt_repository;
 mod assert;
 mod command;

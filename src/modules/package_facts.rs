@@ -27,8 +27,20 @@ static SPEC: ArgSpec = ArgSpec {
 
 /// Ansible's managers (sorted, as its module lists them), then the aliases.
 const MANAGERS: &[&str] = &[
-    "apk", "apt", "pacman", "pkg", "pkg_info", "portage", "rpm", "dnf", "dnf5", "yum", "zypper",
-    "pkg5", "pkgng", "openbsd_pkg",
+    "apk",
+    "apt",
+    "pacman",
+    "pkg",
+    "pkg_info",
+    "portage",
+    "rpm",
+    "dnf",
+    "dnf5",
+    "yum",
+    "zypper",
+    "pkg5",
+    "pkgng",
+    "openbsd_pkg",
 ];
 
 fn canonical(m: &str) -> &str {
@@ -56,7 +68,8 @@ impl Module for PackageFacts {
             .collect();
         let strategy = args.str("strategy").unwrap_or_else(|| "first".into());
         let auto = requested.iter().any(|m| m == "auto");
-        let mut managers: Vec<String> = requested.iter().filter(|m| *m != "auto").cloned().collect();
+        let mut managers: Vec<String> =
+            requested.iter().filter(|m| *m != "auto").cloned().collect();
         if auto {
             managers.extend(MANAGERS.iter().map(|m| m.to_string()));
         }
@@ -71,7 +84,11 @@ impl Module for PackageFacts {
             } else {
                 format!(
                     "Unsupported package managers requested: {}",
-                    unsupported.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    unsupported
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             });
         }
@@ -83,10 +100,9 @@ impl Module for PackageFacts {
             }
         }
         // Managers kiln cannot read: refused when asked for, passed over by `auto`.
-        if let Some(m) = order
-            .iter()
-            .find(|m| !matches!(**m, "apt" | "rpm") && requested.iter().any(|r| canonical(r) == **m))
-        {
+        if let Some(m) = order.iter().find(|m| {
+            !matches!(**m, "apt" | "rpm") && requested.iter().any(|r| canonical(r) == **m)
+        }) {
             return TaskResult::failed(format!(
                 "kiln's package_facts reads apt and rpm packages; the `{m}` manager is not supported yet"
             ));
@@ -108,7 +124,11 @@ impl Module for PackageFacts {
                 continue;
             };
             let got = if *m == "apt" {
-                parse_apt(section, self::section(&text, "policy").unwrap_or(""))
+                parse_apt(
+                    section,
+                    self::section(&text, "section").unwrap_or(""),
+                    self::section(&text, "policy").unwrap_or(""),
+                )
             } else {
                 parse_rpm(section)
             };
@@ -137,7 +157,10 @@ impl Module for PackageFacts {
         let mut r = TaskResult::ok();
         r.facts = Some(facts);
         if !warnings.is_empty() {
-            r = r.with("warnings", Value::Seq(warnings.into_iter().map(Value::str).collect()));
+            r = r.with(
+                "warnings",
+                Value::Seq(warnings.into_iter().map(Value::str).collect()),
+            );
         }
         r
     }
@@ -150,10 +173,13 @@ fn query_script(order: &[&str]) -> String {
     for m in order {
         match *m {
             "apt" => s.push_str(
-                "if command -v dpkg-query >/dev/null 2>&1; then echo '@@apt'; \
-                 dpkg-query -W -f='${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\t${Architecture}\\t${Section}\\n'; \
+                "if command -v dpkg-query >/dev/null 2>&1; then echo '@@apt'; na=$(dpkg --print-architecture); \
+                 dpkg-query -W -f='${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\t${Section}\\n' | \
+                 awk -F '\\t' -v na=\"$na\" 'BEGIN {OFS=\"\\t\"} $4 != na && $4 != \"all\" {$2 = $2 \":\" $4} {print}'; \
+                 echo '@@section'; dpkg-query -W -f='${db:Status-Abbrev} ${Package}=${Version}\\n' | awk '$1 ~ /^.[iUFHWt]/ {print $2}' | \
+                 xargs -r apt-cache show 2>/dev/null | awk '/^Package: / {p=$2} /^Version: / {v=$2} /^Section: / {print p \"=\" v \" \" $2}'; \
                  echo '@@policy'; apt-cache policy 2>/dev/null; \
-                 dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\\n' | awk '$1 ~ /^.[iUFHWt]/ {print $2}' | xargs -r apt-cache policy 2>/dev/null; fi; ",
+                 dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' | awk '$1 ~ /^.[iUFHWt]/ {print $2}' | xargs -r apt-cache policy 2>/dev/null; fi; ",
             ),
             "rpm" => s.push_str(
                 "if command -v rpm >/dev/null 2>&1; then echo '@@rpm'; \
@@ -209,7 +235,10 @@ fn origins(policy: &str) -> BTreeMap<String, Value> {
             let t = line.trim_start();
             if let Some(rel) = t.strip_prefix("release ") {
                 if let Some(f) = &last_file {
-                    let o = rel.split(',').find_map(|kv| kv.strip_prefix("o=")).map(str::to_string);
+                    let o = rel
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix("o="))
+                        .map(str::to_string);
                     release_origin.insert(f.clone(), o);
                 }
             } else if line.starts_with(' ') && !t.starts_with("origin ") {
@@ -241,8 +270,21 @@ fn origins(policy: &str) -> BTreeMap<String, Value> {
     out
 }
 
-fn parse_apt(text: &str, policy: &str) -> BTreeMap<String, Vec<Value>> {
+/// The section of each `name=version` in the first index that has it (the cache keeps
+/// that one, not dpkg's), as `apt-cache show` prints them.
+fn sections(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((nv, sec)) = line.split_once(' ') {
+            out.entry(nv.to_string()).or_insert_with(|| sec.to_string());
+        }
+    }
+    out
+}
+
+fn parse_apt(text: &str, section_text: &str, policy: &str) -> BTreeMap<String, Vec<Value>> {
     let origin = origins(policy);
+    let sections = sections(section_text);
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
@@ -255,11 +297,15 @@ fn parse_apt(text: &str, policy: &str) -> BTreeMap<String, Vec<Value>> {
             continue;
         }
         let name = f[1].to_string();
+        let base = name.split(':').next().unwrap_or(&name);
+        let category = sections
+            .get(&format!("{base}={}", f[2]))
+            .map_or(f[4], String::as_str);
         let v = entry(&[
             ("name", Value::str(name.clone())),
             ("version", Value::str(f[2])),
             ("arch", Value::str(f[3])),
-            ("category", Value::str(f[4])),
+            ("category", Value::str(category)),
             ("origin", origin.get(&name).cloned().unwrap_or(Value::Null)),
             ("source", Value::str("apt")),
         ]);
@@ -300,7 +346,11 @@ mod tests {
         let o = origins(policy);
         assert_eq!(o["hello"], Value::str("Debian"));
         assert_eq!(o["local"], Value::Null);
-        let pk = parse_apt("ii \thello\t2.10-3\tamd64\tdevel\nrc \told\t1\tall\tx\n", policy);
+        let pk = parse_apt(
+            "ii \thello\t2.10-3\tamd64\tmisc\nrc \told\t1\tall\tx\n",
+            "hello=2.10-3 devel\n",
+            policy,
+        );
         assert_eq!(pk.len(), 1);
         assert_eq!(
             crate::output::json::to_string(&Value::Seq(pk["hello"].clone()), None),

@@ -212,7 +212,10 @@ pub async fn read_files(
     for line in text.lines() {
         if let Some(mode) = line.strip_prefix("@@file ") {
             flush(&mut cur, &mut files);
-            cur = Some((u32::from_str_radix(mode.trim(), 8).unwrap_or(0o644), String::new()));
+            cur = Some((
+                u32::from_str_radix(mode.trim(), 8).unwrap_or(0o644),
+                String::new(),
+            ));
         } else if line == "@@none" {
             flush(&mut cur, &mut files);
             files.push(None);
@@ -235,7 +238,9 @@ pub async fn write_file(
 ) -> Result<bool, TaskResult> {
     let base = current.map_or(0o644, |f| f.mode);
     let want = match mode {
-        Some(m) => Some(super::fileattrs::resolve_mode(m, base, false).map_err(TaskResult::failed)?),
+        Some(m) => {
+            Some(super::fileattrs::resolve_mode(m, base, false).map_err(TaskResult::failed)?)
+        }
         None => None,
     };
     let same_content = current.is_some_and(|f| f.content == content);
@@ -301,7 +306,10 @@ mod tests {
 
     #[test]
     fn python_title() {
-        assert_eq!(title("allow-downgrade-to-insecure"), "Allow-Downgrade-To-Insecure");
+        assert_eq!(
+            title("allow-downgrade-to-insecure"),
+            "Allow-Downgrade-To-Insecure"
+        );
         assert_eq!(title("signed-by"), "Signed-By");
         assert_eq!(title("inrelease-path"), "Inrelease-Path");
     }

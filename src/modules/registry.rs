@@ -7,6 +7,7 @@ use super::Module;
 
 static MODULES: &[&dyn Module] = &[
     &super::apt::Apt,
+    &super::apt_key::AptKey,
     &super::apt_repository::AptRepository,
     &super::assert::Assert,
     &super::command::Command,

@@ -130,7 +130,11 @@ impl Callback for Human {
                 }
             }
             // As Ansible's callback: a prepared diff is shown for changed results only.
-            if let Some(p) = r.diff_prepared.as_ref().filter(|p| r.changed && !p.is_empty()) {
+            if let Some(p) = r
+                .diff_prepared
+                .as_ref()
+                .filter(|p| r.changed && !p.is_empty())
+            {
                 let _ = writeln!(self.out, "{p}");
             }
         }

@@ -38,7 +38,6 @@ type Result<T> = std::result::Result<T, LoadError>;
 /// "not supported yet" instead of "unknown".
 const ANSIBLE_MODULES: &[&str] = &[
     "add_host",
-    "apt_key",
     "assemble",
     "async_status",
     "blockinfile",
