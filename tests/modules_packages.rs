@@ -168,6 +168,7 @@ fn package_modules_on_debian_hosts() {
     install_check_diff_rerun(&lab, &run);
     repository_key_package_facts(&lab, &run, &repo);
     deb_by_url(&lab, &run);
+    dnf_on_debian(&lab);
     load_errors(&lab);
     let _ = std::fs::remove_dir_all(&work);
 }
@@ -340,6 +341,34 @@ fn differential(lab: &Lab, evars: &str) {
         }
     }
     assert!(compared * 10 > km.len() * 9, "{compared} of {}", km.len());
+}
+
+/// dnf from Debian on both hosts, a tiny RPM built there and a file:// repository: kiln's
+/// check mode on lab1 installs nothing; then ansible-core on lab2 and kiln on lab1 give the
+/// same statuses, registered results and rpm package facts.
+fn dnf_on_debian(lab: &Lab) {
+    let setup = std::fs::read_to_string(fixture("rpmrepo.sh")).expect("rpmrepo.sh");
+    for h in ["lab1", "lab2"] {
+        let out = lab.on_host_output(h, &setup);
+        assert!(out.status.success(), "{h}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let playbook = fixture("dnf.yml");
+    let installed = |h: &str| lab.on_host_output(h, "rpm -q kiln-rpm").status.success();
+    let check = lab.kiln_run(&playbook, &["-l", "lab1", "-C"]);
+    let st = statuses(ok(&check), "lab1");
+    assert_eq!(st[0], ("install".to_string(), "changed".to_string()), "{st:?}");
+    assert!(!installed("lab1"), "check mode installed the package");
+    let kiln = lab.kiln_run(&playbook, &["-l", "lab1"]);
+    let ansible = lab.ansible_run(&playbook, &["-l", "lab2"]);
+    let k = statuses(ok(&kiln), "lab1");
+    let a = statuses(ok(&ansible), "lab2");
+    assert_eq!(k, a, "kiln (left) and ansible-core (right) per task");
+    assert_eq!(k[0].1, "changed");
+    assert_eq!(k[1].1, "ok");
+    let results = |h: &str| std::fs::read_to_string(lab.root_of(h).join("root/dnf.json")).expect("dnf.json");
+    assert_eq!(results("lab1"), results("lab2"));
+    assert!(results("lab1").contains("Installed: kiln-rpm-1.0-1.noarch"), "{}", results("lab1"));
+    assert!(!installed("lab1") && !installed("lab2"));
 }
 
 fn load_errors(lab: &Lab) {
