@@ -343,21 +343,23 @@ fn differential(lab: &Lab, evars: &str) {
     assert!(compared * 10 > km.len() * 9, "{compared} of {}", km.len());
 }
 
-/// dnf from Debian on both hosts, a tiny RPM built there and a file:// repository: kiln's
-/// check mode on lab1 installs nothing; then ansible-core on lab2 and kiln on lab1 give the
-/// same statuses, registered results and rpm package facts.
+/// dnf from Debian on both hosts, a tiny RPM built there and a file:// repository that
+/// yum_repository configures: ansible-core on lab2 and kiln on lab1 give the same statuses,
+/// the same .repo file, registered results and rpm package facts; then kiln's check mode
+/// predicts changes on lab1 and makes none.
 fn dnf_on_debian(lab: &Lab) {
     let setup = std::fs::read_to_string(fixture("rpmrepo.sh")).expect("rpmrepo.sh");
     for h in ["lab1", "lab2"] {
         let out = lab.on_host_output(h, &setup);
-        assert!(out.status.success(), "{h}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{h}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let playbook = fixture("dnf.yml");
     let installed = |h: &str| lab.on_host_output(h, "rpm -q kiln-rpm").status.success();
-    let check = lab.kiln_run(&playbook, &["-l", "lab1", "-C"]);
-    let st = statuses(ok(&check), "lab1");
-    assert_eq!(st[0], ("install".to_string(), "changed".to_string()), "{st:?}");
-    assert!(!installed("lab1"), "check mode installed the package");
+    let repo_file = "etc/yum.repos.d/kiln.repo";
     let kiln = lab.kiln_run(&playbook, &["-l", "lab1"]);
     let ansible = lab.ansible_run(&playbook, &["-l", "lab2"]);
     let k = statuses(ok(&kiln), "lab1");
@@ -365,10 +367,32 @@ fn dnf_on_debian(lab: &Lab) {
     assert_eq!(k, a, "kiln (left) and ansible-core (right) per task");
     assert_eq!(k[0].1, "changed");
     assert_eq!(k[1].1, "ok");
-    let results = |h: &str| std::fs::read_to_string(lab.root_of(h).join("root/dnf.json")).expect("dnf.json");
+    let read =
+        |h: &str| std::fs::read_to_string(lab.root_of(h).join(repo_file)).expect("repo file");
+    assert_eq!(
+        read("lab1"),
+        read("lab2"),
+        "yum_repository's file, kiln (left) and ansible-core"
+    );
+    let results =
+        |h: &str| std::fs::read_to_string(lab.root_of(h).join("root/dnf.json")).expect("dnf.json");
     assert_eq!(results("lab1"), results("lab2"));
-    assert!(results("lab1").contains("Installed: kiln-rpm-1.0-1.noarch"), "{}", results("lab1"));
+    assert!(
+        results("lab1").contains("Installed: kiln-rpm-1.0-1.noarch"),
+        "{}",
+        results("lab1")
+    );
     assert!(!installed("lab1") && !installed("lab2"));
+    // Check mode predicts and leaves the file and the package as they are.
+    let before = read("lab1");
+    let check = lab.kiln_run(&fixture("dnf_check.yml"), &["-C"]);
+    let st = statuses(ok(&check), "lab1");
+    assert!(
+        st.iter().all(|(_, s)| s == "changed") && st.len() == 2,
+        "{st:?}"
+    );
+    assert_eq!(read("lab1"), before);
+    assert!(!installed("lab1"), "check mode installed the package");
 }
 
 fn load_errors(lab: &Lab) {

@@ -283,13 +283,13 @@ fn query_script(names: &[String], default_release: Option<&str>) -> String {
 
 /// The packages whose versions provide `name` (apt-cache's reverse provides).
 async fn providers(cx: &TaskCx<'_>, name: &str) -> Result<Vec<String>, TaskResult> {
-    let out = try_conn_r(
-        cx.sh(format!(
+    let out = cx
+        .sh(format!(
             "{APT_ENV}apt-cache showpkg {} 2>/dev/null | sed -n '/^Reverse Provides:/,$p'",
             quote::quote(name)
         ))
-        .await,
-    )?;
+        .await
+        .map_err(super::conn_failure)?;
     let mut names: Vec<String> = Vec::new();
     for line in out.stdout_text().lines().skip(1) {
         if let Some(p) = line.split_whitespace().next()
@@ -634,7 +634,10 @@ async fn install(
         if !mark.is_empty() {
             let mut w = vec!["apt-mark".to_string(), "manual".to_string()];
             w.extend(mark);
-            let out = try_conn_r(cx.sh(format!("{APT_ENV}{}", quote::join(&w))).await)?;
+            let out = cx
+                .sh(format!("{APT_ENV}{}", quote::join(&w)))
+                .await
+                .map_err(super::conn_failure)?;
             if out.rc != 0 {
                 return Err(failed_with(
                     format!("'{}' failed: {}", shown(&w), out.stderr_text()),
@@ -644,10 +647,6 @@ async fn install(
         }
     }
     Ok(result)
-}
-
-fn try_conn_r<T>(r: Result<T, crate::connection::ConnError>) -> Result<T, TaskResult> {
-    r.map_err(super::conn_failure)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -828,7 +827,7 @@ async fn upgrade(
     if aptitude {
         script.push_str(" </dev/null");
     }
-    let out = try_conn_r(cx.sh(script).await)?;
+    let out = cx.sh(script).await.map_err(super::conn_failure)?;
     let stdout = out.stdout_text();
     let tool = if aptitude { "aptitude" } else { "apt-get" };
     if out.rc != 0 {
@@ -881,7 +880,7 @@ async fn install_deb(
                 quote::quote(&format!("download{i}.deb")),
                 download_script(d, "\"$f\"", validate)
             );
-            let out = try_conn_r(cx.sh(script).await)?;
+            let out = cx.sh(script).await.map_err(super::conn_failure)?;
             if out.rc != 0 {
                 return Err(TaskResult::failed(format!(
                     "Failure downloading {d}, {}",
@@ -926,7 +925,7 @@ async fn install_deb_files(
              echo \"@@$p|$v|$a|$(dpkg-query -W -f='${{db:Status-Abbrev}}|${{Version}}' \"$k\" 2>/dev/null)\"; fi; "
         ));
     }
-    let out = try_conn_r(cx.sh(script).await)?;
+    let out = cx.sh(script).await.map_err(super::conn_failure)?;
     if out.rc != 0 {
         return Err(failed_with(
             format!("Unable to install package: {}", out.stderr_text().trim()),
@@ -1027,7 +1026,7 @@ pub async fn run_apt(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskRes
     let packages: Option<Vec<String>> = args.get("package").map(|_| {
         args.list("package")
             .iter()
-            .map(|v| crate::yaml::python_str(v))
+            .map(crate::yaml::python_str)
             .collect()
     });
     let has_packages = packages.as_ref().is_some_and(|p| !p.is_empty());
@@ -1043,14 +1042,14 @@ pub async fn run_apt(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskRes
     let allow_change_held = args.bool("allow_change_held_packages");
 
     // What the host has: apt-get at all, aptitude, the cache's age and the time.
-    let probe = try_conn_r(
-        cx.sh(format!(
+    let probe = cx
+        .sh(format!(
             "command -v apt-get >/dev/null 2>&1 && echo apt-get; \
              command -v aptitude >/dev/null 2>&1 && echo aptitude; \
              echo \"mtime $({CACHE_MTIME})\"; echo \"now $(date +%s)\""
         ))
-        .await,
-    )?;
+        .await
+        .map_err(super::conn_failure)?;
     let ptext = probe.stdout_text();
     if !ptext.lines().any(|l| l == "apt-get") {
         return Err(TaskResult::failed(
@@ -1070,7 +1069,10 @@ pub async fn run_apt(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskRes
 
     let mut warnings: Vec<String> = Vec::new();
     if args.bool("clean") {
-        let out = try_conn_r(cx.sh(format!("{APT_ENV}apt-get clean")).await)?;
+        let out = cx
+            .sh(format!("{APT_ENV}apt-get clean"))
+            .await
+            .map_err(super::conn_failure)?;
         if out.rc != 0 || !out.stderr.is_empty() {
             let mut r = TaskResult::failed(if out.rc != 0 {
                 "apt-get clean failed".to_string()
@@ -1109,7 +1111,7 @@ pub async fn run_apt(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskRes
                     .await?,
                 );
             }
-            let after = try_conn_r(cx.sh(CACHE_MTIME).await)?;
+            let after = cx.sh(CACHE_MTIME).await.map_err(super::conn_failure)?;
             let t = after.stdout_text().trim().parse().unwrap_or(0);
             updated = c.check || t != cache_time;
             cache_time = t;

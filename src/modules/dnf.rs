@@ -320,21 +320,20 @@ pub async fn run_dnf(cx: &TaskCx<'_>, args: &Args) -> TaskResult {
             if names == ["*"] {
                 commands.push(verb_args("upgrade", Vec::new()));
             } else {
-                let (have, new): (Vec<(usize, &String)>, Vec<(usize, &String)>) = names
-                    .iter()
-                    .enumerate()
-                    .partition(|(i, _)| is_installed(*i));
+                let mut have = Vec::new();
+                let mut new = Vec::new();
+                for (i, n) in names.iter().enumerate() {
+                    if is_installed(i) {
+                        have.push(n.clone());
+                    } else {
+                        new.push(n.clone());
+                    }
+                }
                 if !have.is_empty() {
-                    commands.push(verb_args(
-                        "upgrade",
-                        have.into_iter().map(|(_, n)| n.clone()).collect(),
-                    ));
+                    commands.push(verb_args("upgrade", have));
                 }
                 if !new.is_empty() {
-                    commands.push(verb_args(
-                        "install",
-                        new.into_iter().map(|(_, n)| n.clone()).collect(),
-                    ));
+                    commands.push(verb_args("install", new));
                 }
             }
         }
@@ -379,7 +378,7 @@ pub async fn run_dnf(cx: &TaskCx<'_>, args: &Args) -> TaskResult {
         if !ok {
             let err = out.stderr_text();
             let mut r = TaskResult::failed(if err.contains("No match for argument") {
-                format!("Failed to install some of the specified packages")
+                "Failed to install some of the specified packages".to_string()
             } else {
                 format!("Unknown Error occurred: {}", err.trim())
             })

@@ -29,6 +29,7 @@ pub mod spec;
 mod stat;
 mod systemd;
 mod template;
+mod yum_repository;
 
 pub use registry::{canonical_name, lookup, names};
 pub use result::{Diff, TaskResult};

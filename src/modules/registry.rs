@@ -33,6 +33,7 @@ static MODULES: &[&dyn Module] = &[
     &super::systemd::Systemd("systemd"),
     &super::template::Template,
     &super::dnf::Dnf("yum"),
+    &super::yum_repository::YumRepository,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

@@ -77,7 +77,6 @@ const ANSIBLE_MODULES: &[&str] = &[
     "validate_argument_spec",
     "wait_for",
     "wait_for_connection",
-    "yum_repository",
 ];
 
 fn span_of(node: &Node) -> &Span {
