@@ -205,6 +205,17 @@ fn install_check_diff_rerun(lab: &Lab, run: &dyn Fn(&str, &[&str]) -> Output) {
         lab.on_host("lab1", "apt-mark showmanual hello tree"),
         "hello\ntree"
     );
+    // Upgrades in check mode simulate and change nothing.
+    let listing = || {
+        lab.on_host(
+            "lab1",
+            "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'",
+        )
+    };
+    let before = listing();
+    let st = statuses(ok(&run("upgrade.yml", &["-C"])), "lab1");
+    assert_eq!(st.len(), 3, "{st:?}");
+    assert_eq!(listing(), before);
     let again = run("install.yml", &["-D"]);
     assert_eq!(changed(&again, "lab1"), 0);
     assert!(

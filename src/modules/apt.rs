@@ -325,8 +325,6 @@ fn parse_query(text: &str) -> Query {
         k.has_files = current != 'n';
         if current != 'n' && current != 'c' {
             k.installed_version = Some(version.to_string());
-        } else if current == 'c' {
-            k.installed_version = None;
         }
     }
     for line in section("auto").lines() {
@@ -869,7 +867,6 @@ async fn install_deb(
     args: &Args,
     debs: &str,
 ) -> Result<TaskResult, TaskResult> {
-    let validate = true;
     let mut files = Vec::new();
     let mut tmp = Vec::new();
     for (i, d) in debs.split(',').enumerate() {
@@ -878,7 +875,7 @@ async fn install_deb(
             let script = format!(
                 "d=$(mktemp -d) || exit 1; f=\"$d\"/{}; {} && echo \"$f\"",
                 quote::quote(&format!("download{i}.deb")),
-                download_script(d, "\"$f\"", validate)
+                download_script(d, "\"$f\"", true)
             );
             let out = cx.sh(script).await.map_err(super::conn_failure)?;
             if out.rc != 0 {
