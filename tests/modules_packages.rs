@@ -86,6 +86,36 @@ fn pkg_state(lab: &Lab, host: &str, pkgs: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// A root command on both hosts at once (they are independent); it must succeed.
+fn on_both(lab: &Lab, cmd: &str) {
+    std::thread::scope(|s| {
+        let jobs = ["lab1", "lab2"].map(|h| s.spawn(move || (h, lab.on_host_output(h, cmd))));
+        for j in jobs {
+            let (h, out) = j.join().expect("host thread");
+            assert!(
+                out.status.success(),
+                "{h}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+}
+
+/// `playbook` by kiln on lab1 and by ansible-core on lab2, at the same time.
+fn both_runs(lab: &Lab, playbook: &Path, extra: &[&str]) -> (Output, Output) {
+    std::thread::scope(|s| {
+        let k = s.spawn(|| {
+            let mut a = vec!["-l", "lab1"];
+            a.extend_from_slice(extra);
+            lab.kiln_run(playbook, &a)
+        });
+        let mut a = vec!["-l", "lab2"];
+        a.extend_from_slice(extra);
+        let ansible = lab.ansible_run(playbook, &a);
+        (k.join().expect("kiln thread"), ansible)
+    })
+}
+
 #[test]
 fn package_modules_on_debian_hosts() {
     let Some(lab) = Lab::up(1, 2) else { return };
@@ -126,21 +156,14 @@ fn package_modules_on_debian_hosts() {
     // The hosts reach the test's server directly, not through the package proxy (which
     // would cache its changing files); python3-apt and python3-debian are what Ansible's
     // modules need on lab2, installed on both so their package lists stay alike.
-    for h in ["lab1", "lab2"] {
-        let out = lab.on_host_output(
-            h,
-            &format!(
-                "echo 'Acquire::http::Proxy::{machine} \"DIRECT\";' > /etc/apt/apt.conf.d/02kiln-test-direct && \
-                 DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null && \
-                 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-apt python3-debian >/dev/null"
-            ),
-        );
-        assert!(
-            out.status.success(),
-            "{h}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    on_both(
+        &lab,
+        &format!(
+            "echo 'Acquire::http::Proxy::{machine} \"DIRECT\";' > /etc/apt/apt.conf.d/02kiln-test-direct && \
+             DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null && \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-apt python3-debian >/dev/null"
+        ),
+    );
     // Wait for the server to answer.
     for _ in 0..50 {
         if std::net::TcpStream::connect((machine.as_str(), PORT)).is_ok() {
@@ -320,8 +343,7 @@ fn deb_by_url(lab: &Lab, run: &dyn Fn(&str, &[&str]) -> Output) {
 
 fn differential(lab: &Lab, evars: &str) {
     let playbook = fixture("diff.yml");
-    let ansible = lab.ansible_run(&playbook, &["-l", "lab2", "-e", evars]);
-    let kiln = lab.kiln_run(&playbook, &["-l", "lab1", "-e", evars]);
+    let (kiln, ansible) = both_runs(lab, &playbook, &["-e", evars]);
     let a = statuses(ok(&ansible), "lab2");
     let k = statuses(ok(&kiln), "lab1");
     assert_eq!(k, a, "kiln (left) and ansible-core (right) per task");
@@ -360,19 +382,11 @@ fn differential(lab: &Lab, evars: &str) {
 /// predicts changes on lab1 and makes none.
 fn dnf_on_debian(lab: &Lab) {
     let setup = std::fs::read_to_string(fixture("rpmrepo.sh")).expect("rpmrepo.sh");
-    for h in ["lab1", "lab2"] {
-        let out = lab.on_host_output(h, &setup);
-        assert!(
-            out.status.success(),
-            "{h}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    on_both(lab, &setup);
     let playbook = fixture("dnf.yml");
     let installed = |h: &str| lab.on_host_output(h, "rpm -q kiln-rpm").status.success();
     let repo_file = "etc/yum.repos.d/kiln.repo";
-    let kiln = lab.kiln_run(&playbook, &["-l", "lab1"]);
-    let ansible = lab.ansible_run(&playbook, &["-l", "lab2"]);
+    let (kiln, ansible) = both_runs(lab, &playbook, &[]);
     let k = statuses(ok(&kiln), "lab1");
     let a = statuses(ok(&ansible), "lab2");
     assert_eq!(k, a, "kiln (left) and ansible-core (right) per task");
