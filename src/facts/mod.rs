@@ -23,6 +23,7 @@ mod network;
 mod platform;
 mod probe;
 mod subset;
+pub(crate) use subset::fnmatch;
 mod system;
 mod user;
 mod virt;

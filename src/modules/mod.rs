@@ -4,12 +4,17 @@
 
 mod accountdb;
 mod alternatives;
+mod apt;
+mod apt_key;
+mod apt_repository;
 mod assert;
 mod authorized_key;
 mod command;
 mod copy;
 mod cron;
+mod deb822_repository;
 mod debug;
+mod dnf;
 mod fail;
 mod fetch;
 mod file;
@@ -22,7 +27,10 @@ mod lineinfile;
 mod meta;
 mod modprobe;
 mod mount;
+mod package;
+mod package_facts;
 mod ping;
+mod pkgutil;
 mod reboot;
 mod registry;
 mod result;
@@ -42,6 +50,7 @@ mod user;
 mod validate_argument_spec;
 mod wait_for;
 mod wait_for_connection;
+mod yum_repository;
 
 pub use registry::{canonical_name, lookup, names};
 pub use result::{Diff, TaskResult};

@@ -7,12 +7,17 @@ use super::Module;
 
 static MODULES: &[&dyn Module] = &[
     &super::alternatives::Alternatives,
+    &super::apt::Apt,
+    &super::apt_key::AptKey,
+    &super::apt_repository::AptRepository,
     &super::assert::Assert,
     &super::authorized_key::AuthorizedKey,
     &super::command::Command,
     &super::copy::Copy,
     &super::cron::Cron,
+    &super::deb822_repository::Deb822Repository,
     &super::debug::Debug,
+    &super::dnf::Dnf("dnf"),
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,
@@ -25,6 +30,8 @@ static MODULES: &[&dyn Module] = &[
     &super::meta::Meta,
     &super::modprobe::Modprobe,
     &super::mount::Mount,
+    &super::package::Package,
+    &super::package_facts::PackageFacts,
     &super::ping::Ping,
     &super::command::Raw,
     &super::reboot::Reboot,
@@ -45,6 +52,8 @@ static MODULES: &[&dyn Module] = &[
     &super::wait_for_connection::WaitForConnection,
     &super::timezone::Timezone,
     &super::user::User,
+    &super::dnf::Dnf("yum"),
+    &super::yum_repository::YumRepository,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

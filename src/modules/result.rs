@@ -22,6 +22,9 @@ pub struct TaskResult {
     pub stdout: Option<String>,
     pub stderr: Option<String>,
     pub diff: Vec<Diff>,
+    /// A diff that is a summary rather than two texts (Ansible's `diff.prepared`: the package
+    /// lists `apt` would change), printed as it is with `--diff`.
+    pub diff_prepared: Option<String>,
     /// Module-specific return values (`dest`, `stat`, `checksum`, `cmd`, ...).
     pub data: Map,
     /// `ansible_facts` the task sets on its host (`set_fact`, `setup`), keyed as the Ansible
@@ -140,6 +143,10 @@ impl TaskResult {
                 })
                 .collect();
             m.insert(Value::str("diff"), Value::Seq(diffs));
+        } else if let Some(p) = &self.diff_prepared {
+            let mut dm = Map::new();
+            dm.insert(Value::str("prepared"), Value::str(p.clone()));
+            m.insert(Value::str("diff"), Value::Map(dm));
         }
         Value::Map(m)
     }

@@ -156,6 +156,14 @@ impl Callback for Human {
                     let _ = writeln!(self.out, "{text}");
                 }
             }
+            // As Ansible's callback: a prepared diff is shown for changed results only.
+            if let Some(p) = r
+                .diff_prepared
+                .as_ref()
+                .filter(|p| r.changed && !p.is_empty())
+            {
+                let _ = writeln!(self.out, "{p}");
+            }
         }
         let item = event
             .item

@@ -65,15 +65,10 @@ pub struct LoadCx {
 /// "not supported yet" instead of "unknown".
 const ANSIBLE_MODULES: &[&str] = &[
     "add_host",
-    "apt",
-    "apt_key",
-    "apt_repository",
     "assemble",
     "async_status",
     "blockinfile",
-    "deb822_repository",
     "debconf",
-    "dnf",
     "dpkg_selections",
     "expect",
     "find",
@@ -83,8 +78,6 @@ const ANSIBLE_MODULES: &[&str] = &[
     "iptables",
     "known_hosts",
     "mount_facts",
-    "package",
-    "package_facts",
     "pause",
     "replace",
     "rpm_key",
@@ -93,7 +86,6 @@ const ANSIBLE_MODULES: &[&str] = &[
     "tempfile",
     "unarchive",
     "uri",
-    "yum_repository",
 ];
 
 /// The executor's own actions, which are not modules.
