@@ -3,6 +3,7 @@
 //! They run on the controller and speak POSIX sh to the target through a `Connection`.
 
 mod assert;
+mod blockinfile;
 mod command;
 mod copy;
 mod debug;
@@ -10,10 +11,13 @@ mod fail;
 mod fetch;
 mod file;
 mod fileattrs;
+mod filecommon;
+mod ini_file;
 mod lineinfile;
 mod meta;
 mod ping;
 mod registry;
+mod replace;
 mod result;
 mod set_fact;
 mod slurp;
