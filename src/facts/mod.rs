@@ -28,6 +28,10 @@ mod user;
 mod virt;
 
 pub use probe::PROBE;
+/// Python's `fnmatch`, shared with the modules (`find`, `unarchive`).
+pub(crate) use subset::fnmatch;
+/// JSON as kiln values, shared with `uri`.
+pub(crate) use system::from_json;
 
 use crate::yaml::{Map, Value};
 use probe::Probe;

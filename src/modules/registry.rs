@@ -14,6 +14,9 @@ static MODULES: &[&dyn Module] = &[
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,
+    &super::find::Find,
+    &super::get_url::GetUrl,
+    &super::git::Git,
     &super::ini_file::IniFile,
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
@@ -28,6 +31,9 @@ static MODULES: &[&dyn Module] = &[
     &super::systemd::Systemd("systemd_service"),
     &super::systemd::Systemd("systemd"),
     &super::template::Template,
+    &super::tempfile::TempFile,
+    &super::unarchive::Unarchive,
+    &super::uri::Uri,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

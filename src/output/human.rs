@@ -129,6 +129,14 @@ impl Callback for Human {
                     let _ = write!(self.out, "{text}");
                 }
             }
+            // A module's own text (`diff.prepared`: unarchive, git), shown for a change.
+            if r.changed
+                && let Some(Value::Map(d)) = r.data.get(&Value::str("diff"))
+                && let Some(Value::Str(text)) = d.get(&Value::str("prepared"))
+                && !text.is_empty()
+            {
+                self.line(text.trim_end_matches('\n'));
+            }
         }
         let item = event
             .item
