@@ -1944,3 +1944,232 @@ fn git_clones_updates_and_reports_before_after() {
     assert_eq!(r["nu"]["after"], first);
     assert_eq!(r["nu"]["changed"], false);
 }
+
+// ---------------------------------------------------------------------------------------
+// More corners: busybox's find and stat, submodules and archives of git, keep_newer and
+// zstd for unarchive, get_url's tmp_dest, uri's removes.
+
+#[test]
+fn find_with_busybox_tools_finds_the_same() {
+    let env = Env::new("find-busybox");
+    let tree = env.s.0.join("tree");
+    find_tree(&tree);
+    // A PATH whose find, stat, date and friends are busybox's applets.
+    let bin = env.s.0.join("busybox-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    sh(&format!(
+        "for a in find stat date grep wc cat head sha1sum sha256sum md5sum; do ln -sf /usr/bin/busybox {}/$a; done",
+        bin.display()
+    ));
+    let cases = [
+        ("all", "recurse: true, hidden: true, file_type: any"),
+        ("logs", "patterns: '*.log', recurse: true, depth: 2"),
+        ("old", "age: 10w, recurse: true"),
+        ("sums", "patterns: '*.log', get_checksum: true"),
+    ];
+    let mut tasks = String::new();
+    for (name, args) in cases {
+        for (suffix, env_line) in [
+            ("gnu", String::new()),
+            (
+                "bb",
+                format!("      environment: {{PATH: '{}'}}\n", bin.display()),
+            ),
+        ] {
+            tasks.push_str(&format!(
+                "    - name: {name}_{suffix}\n      find: {{paths: '{}', {args}}}\n{env_line}      register: {name}_{suffix}\n",
+                tree.display()
+            ));
+        }
+    }
+    let names: Vec<String> = cases
+        .iter()
+        .flat_map(|(n, _)| [format!("{n}_gnu"), format!("{n}_bb")])
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    tasks.push_str(&record(&refs));
+    let pb = env.play("bb", &tasks);
+    let out = env.run(&pb, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let r = recorded(&env);
+    for (name, _) in cases {
+        let (g, b) = (&r[format!("{name}_gnu")], &r[format!("{name}_bb")]);
+        assert_eq!(g["matched"], b["matched"], "{name}");
+        assert_eq!(g["examined"], b["examined"], "{name}");
+        let key = |v: &serde_json::Value| -> Vec<(String, String, u64, String, String)> {
+            let mut f: Vec<_> = v["files"]
+                .as_array()
+                .expect("files")
+                .iter()
+                .map(|x| {
+                    (
+                        x["path"].as_str().unwrap_or("").to_string(),
+                        x["mode"].as_str().unwrap_or("").to_string(),
+                        x["size"].as_u64().unwrap_or(0),
+                        x["pw_name"].as_str().unwrap_or("").to_string(),
+                        x["checksum"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            f.sort();
+            f
+        };
+        assert_eq!(key(g), key(b), "{name}");
+        // Whole seconds from busybox.
+        let t = |v: &serde_json::Value| v["files"][0]["mtime"].as_f64().unwrap_or(0.0);
+        assert_eq!(t(g).floor(), t(b), "{name}");
+    }
+    assert!(r["all_bb"]["matched"].as_u64().unwrap_or(0) > 10);
+    // The busybox run really was busybox's: whole-second times only.
+    let fractions = |k: &str| -> Vec<f64> {
+        r[k]["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["mtime"].as_f64().unwrap_or(0.0).fract())
+            .collect()
+    };
+    assert!(fractions("all_bb").iter().all(|f| *f == 0.0));
+    assert!(fractions("all_gnu").iter().any(|f| *f != 0.0));
+}
+
+#[test]
+fn git_submodules_and_archives() {
+    let env = Env::new("git-sub");
+    let dir = env.s.0.join("git");
+    let (bare, work, ..) = make_repo(&dir);
+    // A second repository, added to the first as a submodule.
+    let lib = dir.join("lib.git");
+    let lib_work = dir.join("lib-work");
+    git(&dir, &format!("init -q --bare -b main {}", lib.display()));
+    git(
+        &dir,
+        &format!(
+            "clone -q {} {} 2>/dev/null",
+            lib.display(),
+            lib_work.display()
+        ),
+    );
+    std::fs::write(lib_work.join("lib.txt"), "lib\n").expect("write");
+    git(
+        &lib_work,
+        "add lib.txt && git commit -qm lib && git push -q origin main",
+    );
+    git(
+        &work,
+        &format!(
+            "-c protocol.file.allow=always submodule add -q {} lib && git commit -qm sub && git push -q origin main",
+            lib.display()
+        ),
+    );
+    sh(&format!(
+        "chmod -R a+rX {0} && chown -R {USER} {1} {2}",
+        dir.display(),
+        bare.display(),
+        lib.display()
+    ));
+    // The test user's git may use file:// submodules (git refuses them by default).
+    let cfg = env.s.0.join("user-gitconfig");
+    std::fs::write(&cfg, "[protocol \"file\"]\n\tallow = always\n").expect("write");
+    sh(&format!("chmod 0644 {}", cfg.display()));
+    let pb = env.play(
+        "sub",
+        &format!(
+            "    - name: with submodules\n      git: {{repo: '{0}', dest: \"{{{{ root }}}}/sub\"}}\n      environment: {{GIT_CONFIG_GLOBAL: '{1}'}}\n      register: sub\n\
+             \x20   - name: archive\n      git: {{repo: '{0}', dest: \"{{{{ root }}}}/sub\", archive: \"{{{{ root }}}}/sub.tar\", archive_prefix: 'p/'}}\n      environment: {{GIT_CONFIG_GLOBAL: '{1}'}}\n      register: arch\n",
+            bare.display(),
+            cfg.display()
+        ),
+    );
+    let mut t = std::fs::read_to_string(&pb).expect("read");
+    t.push_str(&record(&["sub", "arch"]));
+    std::fs::write(&pb, t).expect("write");
+    let first = env.run(&pb, &[]);
+    assert!(first.status.success(), "{}", show(&first));
+    assert_eq!(env.read("sub/lib/lib.txt"), "lib\n");
+    let r = recorded(&env);
+    assert_eq!(r["sub"]["submodules_changed"], true, "{}", r["sub"]);
+    let listing = sh(&format!("tar -tf {}", env.root.join("sub.tar").display()));
+    assert!(listing.lines().any(|l| l == "p/README"), "{listing}");
+    let second = env.run(&pb, &[]);
+    assert!(changed_tasks(&second).is_empty(), "{}", show(&second));
+    let _ = std::fs::remove_file(git_config());
+}
+
+#[test]
+fn unarchive_keep_newer_and_zstd() {
+    let env = Env::new("unarchive-more");
+    let files = env.s.0.join("files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    make_archives(&files);
+    sh(&format!(
+        "cd {0}/src && tar --zstd -cf ../app.tar.zst app",
+        files.display()
+    ));
+    let pb = env.play(
+        "more",
+        &format!(
+            "    - name: zst\n      unarchive: {{src: '{0}/app.tar.zst', dest: \"{{{{ root }}}}/zst\"}}\n      register: zst\n\
+             \x20   - name: keep newer\n      unarchive: {{src: '{0}/app.zip', dest: \"{{{{ root }}}}/kn\", keep_newer: true}}\n",
+            files.display()
+        ),
+    );
+    let mut t = std::fs::read_to_string(&pb).expect("read");
+    t.push_str(&record(&["zst"]));
+    std::fs::write(&pb, t).expect("write");
+    let seed = || {
+        for d in ["zst", "kn"] {
+            let _ = std::fs::remove_dir_all(env.root.join(d));
+        }
+        env.seed("zst/.keep", b"");
+        // A newer local README that keep_newer must leave alone.
+        env.seed("kn/app/README", b"mine, newer\n");
+        sh(&format!("chown -R {USER}:{USER} {}", env.root.display()));
+    };
+    seed();
+    let first = env.run(&pb, &[]);
+    assert!(first.status.success(), "{}", show(&first));
+    assert_eq!(recorded(&env)["zst"]["handler"], "TarArchive");
+    assert_eq!(env.read("zst/app/etc/app.conf"), "port=1\n");
+    assert_eq!(env.read("kn/app/README"), "mine, newer\n");
+    assert_eq!(env.read("kn/app/etc/app.conf"), "port=1\n");
+    let second = env.run(&pb, &[]);
+    assert!(changed_tasks(&second).is_empty(), "{}", show(&second));
+}
+
+#[test]
+fn get_url_tmp_dest_and_uri_removes() {
+    let env = Env::new("tmpdest");
+    let web = Httpd::start(&env.s.0, None);
+    web.file("f.txt", b"file\n");
+    env.seed("stage/.keep", b"");
+    let pb = env.play(
+        "misc",
+        &format!(
+            "    - name: staged elsewhere\n      get_url: {{url: '{0}', dest: \"{{{{ root }}}}/f.txt\", tmp_dest: \"{{{{ root }}}}/stage\"}}\n\
+             \x20   - name: tmp_dest missing\n      get_url: {{url: '{0}', dest: \"{{{{ root }}}}/g.txt\", tmp_dest: \"{{{{ root }}}}/nodir\"}}\n      register: nodir\n      ignore_errors: true\n\
+             \x20   - name: removes\n      uri: {{url: '{0}', removes: \"{{{{ root }}}}/absent\"}}\n      register: rm\n",
+            web.url("f.txt")
+        ),
+    );
+    let mut t = std::fs::read_to_string(&pb).expect("read");
+    t.push_str(&record(&["nodir", "rm"]));
+    std::fs::write(&pb, t).expect("write");
+    let out = env.run(&pb, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(env.read("f.txt"), "file\n");
+    let r = recorded(&env);
+    assert_eq!(
+        r["nodir"]["msg"],
+        format!("{}/nodir directory does not exist.", env.root.display())
+    );
+    assert_eq!(
+        r["rm"]["stdout"],
+        format!(
+            "skipped, since '{}/absent' does not exist",
+            env.root.display()
+        )
+    );
+    let left = sh(&format!("ls -A {}", env.root.join("stage").display()));
+    assert_eq!(left.trim(), ".keep");
+}
