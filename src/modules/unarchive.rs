@@ -587,9 +587,9 @@ impl Unarchive {
         s.push_str(&format!(
             "echo __kiln_handler__; \
              if command -v unzip >/dev/null 2>&1 && command -v zipinfo >/dev/null 2>&1 && unzip -l \"$s\" >/dev/null 2>&1; then \
-               echo ZipArchive; z=zipinfo; \
+               echo ZipArchive; printf 'unzip %s\\n' \"$(command -v unzip)\"; z=zipinfo; \
              elif command -v unzip >/dev/null 2>&1 && unzip -l \"$s\" >/dev/null 2>&1 && unzip -Zl 2>&1 | grep -qi zipinfo; then \
-               echo ZipZArchive; z='unzip -Zl'; \
+               echo ZipZArchive; printf 'unzip %s\\n' \"$(command -v unzip)\"; z='unzip -Zl'; \
              else z=; T=; command -v gtar >/dev/null 2>&1 && T=gtar || {{ command -v tar >/dev/null 2>&1 && T=tar; }}; \
                if [ -z \"$T\" ]; then echo none; echo \"__kiln_reason__Unable to find required 'gtar' or 'tar' binary in the path\"; \
                elif ! $T --version 2>/dev/null | head -n1 | grep -q GNU; then echo none; echo \"__kiln_reason__Command \\\"$(command -v $T)\\\" detected as tar type $($T --version 2>/dev/null | head -n1 | cut -d' ' -f1). GNU tar required.\"; \
@@ -860,7 +860,12 @@ impl Unarchive {
             result.changed = !unarchived;
         } else if !unarchived {
             let cmd: Vec<String> = if is_zip {
-                let mut c = vec!["unzip".to_string(), "-o".into()];
+                let unzip = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("unzip "))
+                    .unwrap_or("unzip")
+                    .to_string();
+                let mut c = vec![unzip, "-o".into()];
                 c.extend(opts.iter().cloned());
                 c.push(abs_src.clone());
                 if !zip_excludes.is_empty() {
@@ -930,7 +935,8 @@ impl Unarchive {
             }
             result.changed = true;
         }
-        if cx.diff_mode && !prepared.is_empty() {
+        // Ansible returns the zip handler's itemized text whether or not -D was asked for.
+        if !prepared.is_empty() {
             let mut d = Map::new();
             d.insert(Value::str("prepared"), Value::str(prepared));
             result.data.insert(Value::str("diff"), Value::Map(d));

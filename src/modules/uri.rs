@@ -575,6 +575,9 @@ impl Module for Uri {
                 }
                 r.changed = true;
             }
+            // A result naming a `path` gets its details, as Ansible's `add_path_info` adds them.
+            let info = try_conn!(cx.sh(filecommon::path_info_script(&final_dest)).await);
+            filecommon::add_path_info(&mut r, &info.stdout_text());
             r.data.insert(Value::str("path"), Value::str(final_dest));
         }
         let _ = cx.sh(&cleanup).await;
