@@ -840,6 +840,11 @@ fn bad_arguments_are_refused_at_load_time_with_file_and_line() {
             "",
         ),
         (
+            "uri: {url: 'http://127.0.0.1/x', status_code: [200, ok]}",
+            "elements of `status_code` must be of type int, got str",
+            "",
+        ),
+        (
             "uri: {url: 'http://127.0.0.1/x', body: a, src: b}",
             "parameters are mutually exclusive: body|src",
             "",
@@ -2172,4 +2177,74 @@ fn get_url_tmp_dest_and_uri_removes() {
     );
     let left = sh(&format!("ls -A {}", env.root.join("stage").display()));
     assert_eq!(left.trim(), ".keep");
+}
+
+#[test]
+fn git_over_ssh_with_key_file_and_host_key_acceptance() {
+    let env = Env::new("git-ssh");
+    let (bare, _, _, second) = make_repo(&env.s.0.join("git"));
+    // The host clones from itself over SSH, as the test user, with the controller's key.
+    let key = env.s.0.join("git-key");
+    std::fs::copy(env.home.ssh().join("id_ed25519"), &key).expect("key");
+    sh(&format!(
+        "chown {USER} {0} && chmod 0600 {0}",
+        key.display()
+    ));
+    let port = std::fs::read_to_string(&env.inv)
+        .expect("inventory")
+        .split("ansible_port=")
+        .nth(1)
+        .and_then(|p| p.split_whitespace().next().map(str::to_string))
+        .expect("port");
+    let url = format!("ssh://{USER}@127.0.0.2:{port}{}", bare.display());
+    let kh = |n: &str| env.s.0.join(format!("known_hosts.{n}"));
+    let task = |name: &str, dest: &str, extra: &str, known: &Path| {
+        format!(
+            "    - name: {name}\n      git: {{repo: '{url}', dest: \"{{{{ root }}}}/{dest}\", key_file: '{}', ssh_opts: '-o UserKnownHostsFile={}'{extra}}}\n      register: {dest}\n      ignore_errors: true\n",
+            key.display(),
+            known.display()
+        )
+    };
+    let mut tasks = task("unknown host key", "strict", "", &kh("strict"));
+    tasks.push_str(&task(
+        "accept_hostkey",
+        "accept",
+        ", accept_hostkey: true",
+        &kh("accept"),
+    ));
+    tasks.push_str(&task(
+        "accept_newhostkey",
+        "acceptnew",
+        ", accept_newhostkey: true",
+        &kh("new"),
+    ));
+    tasks.push_str(&record(&["strict", "accept", "acceptnew"]));
+    let pb = env.play("ssh", &tasks);
+    let out = env.run(&pb, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let r = recorded(&env);
+    assert_eq!(r["strict"]["failed"], true, "{}", r["strict"]);
+    assert!(
+        r["strict"]["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Host key verification failed"),
+        "{}",
+        r["strict"]
+    );
+    assert!(!env.root.join("strict/README").exists());
+    for d in ["accept", "acceptnew"] {
+        assert_eq!(r[d]["after"], second, "{d}: {}", r[d]);
+        assert_eq!(env.read(&format!("{d}/README")), "two\n");
+    }
+    // The accepted key was recorded where ssh_opts said (hashed, as Debian's ssh does).
+    let known = std::fs::read_to_string(kh("new")).expect("known_hosts");
+    assert!(known.contains("ssh-ed25519"), "{known}");
+    let again = env.run(&pb, &[]);
+    let st = statuses(&again);
+    assert!(
+        st.iter().any(|(t, s)| t == "accept_hostkey" && s == "ok"),
+        "{}",
+        show(&again)
+    );
 }

@@ -20,10 +20,15 @@ pub struct Find;
 static SPEC: ArgSpec = ArgSpec {
     options: &[
         Opt::new("paths", Kind::List)
+            .elements(Kind::Path)
             .required()
             .aliases(&["name", "path"]),
-        Opt::new("patterns", Kind::List).aliases(&["pattern"]),
-        Opt::new("excludes", Kind::List).aliases(&["exclude"]),
+        Opt::new("patterns", Kind::List)
+            .aliases(&["pattern"])
+            .elements(Kind::Str),
+        Opt::new("excludes", Kind::List)
+            .aliases(&["exclude"])
+            .elements(Kind::Str),
         Opt::new("contains", Kind::Str),
         Opt::new("read_whole_file", Kind::Bool).default("false"),
         Opt::new("file_type", Kind::Str).default("file").choices(&[

@@ -29,7 +29,7 @@ pub const URL_COMMON: [Opt; 9] = [
     Opt::new("client_cert", Kind::Path),
     Opt::new("client_key", Kind::Path),
     Opt::new("use_gssapi", Kind::Bool).default("false"),
-    Opt::new("ciphers", Kind::List),
+    Opt::new("ciphers", Kind::List).elements(Kind::Str),
 ];
 
 static SPEC: ArgSpec = ArgSpec {
@@ -41,7 +41,7 @@ static SPEC: ArgSpec = ArgSpec {
         Opt::new("timeout", Kind::Int).default("10"),
         Opt::new("headers", Kind::Dict),
         Opt::new("tmp_dest", Kind::Path),
-        Opt::new("unredirected_headers", Kind::List),
+        Opt::new("unredirected_headers", Kind::List).elements(Kind::Str),
         Opt::new("decompress", Kind::Bool).default("true"),
         Opt::new("use_netrc", Kind::Bool).default("true"),
         Opt::new("url_username", Kind::Str).aliases(&["username"]),

@@ -26,7 +26,9 @@ static SPEC: ArgSpec = ArgSpec {
         Opt::new("clone", Kind::Bool).default("true"),
         Opt::new("update", Kind::Bool).default("true"),
         Opt::new("verify_commit", Kind::Bool).default("false"),
-        Opt::new("gpg_allowlist", Kind::List).aliases(&["gpg_whitelist"]),
+        Opt::new("gpg_allowlist", Kind::List)
+            .elements(Kind::Str)
+            .aliases(&["gpg_whitelist"]),
         Opt::new("accept_hostkey", Kind::Bool).default("false"),
         Opt::new("accept_newhostkey", Kind::Bool).default("false"),
         Opt::new("key_file", Kind::Path),

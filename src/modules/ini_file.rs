@@ -18,10 +18,10 @@ static SPEC: ArgSpec = ArgSpec {
     options: &[
         Opt::new("path", Kind::Path).required().aliases(&["dest"]),
         Opt::new("section", Kind::Str),
-        Opt::new("section_has_values", Kind::List),
+        Opt::new("section_has_values", Kind::List).elements(Kind::Dict),
         Opt::new("option", Kind::Str),
         Opt::new("value", Kind::Str),
-        Opt::new("values", Kind::List),
+        Opt::new("values", Kind::List).elements(Kind::Str),
         Opt::new("backup", Kind::Bool).default("false"),
         Opt::new("state", Kind::Str)
             .default("present")

@@ -30,6 +30,8 @@ pub struct Opt {
     pub required: bool,
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
+    /// For a list: the kind each element is converted to (Ansible's `elements`).
+    pub elements: Option<Kind>,
 }
 
 impl Opt {
@@ -41,6 +43,7 @@ impl Opt {
             required: false,
             default: None,
             choices: &[],
+            elements: None,
         }
     }
 
@@ -61,6 +64,12 @@ impl Opt {
 
     pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
         self.choices = c;
+        self
+    }
+
+    /// A list whose elements are converted to `kind`.
+    pub const fn elements(mut self, kind: Kind) -> Opt {
+        self.elements = Some(kind);
         self
     }
 }
@@ -132,6 +141,40 @@ pub fn to_bool(v: &Value) -> Option<bool> {
 }
 
 fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
+    let v = convert_one(opt, v)?;
+    let (Some(kind), Value::Seq(items)) = (opt.elements, &v) else {
+        return Ok(v);
+    };
+    let element = Opt::new(opt.name, kind);
+    items
+        .iter()
+        .map(|item| {
+            convert_one(&element, item.clone()).map_err(|_| {
+                format!(
+                    "elements of `{}` must be of type {}, got {}",
+                    opt.name,
+                    kind_name(kind),
+                    item.type_name()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Seq)
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Str => "str",
+        Kind::Path => "path",
+        Kind::Bool => "bool",
+        Kind::Int => "int",
+        Kind::List => "list",
+        Kind::Dict => "dict",
+        Kind::Mode | Kind::Raw => "raw",
+    }
+}
+
+fn convert_one(opt: &Opt, v: Value) -> Result<Value, String> {
     let bad = |what: &str, v: &Value| {
         format!(
             "argument `{}` is of type {} and we were unable to convert to {what}",
@@ -270,4 +313,37 @@ impl ArgSpec {
 
 fn raw_has(m: &Map, name: &str) -> bool {
     m.get(&Value::str(name)).is_some_and(|v| !v.is_null())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static LISTS: ArgSpec = ArgSpec::new(&[
+        Opt::new("codes", Kind::List).elements(Kind::Int),
+        Opt::new("names", Kind::List).elements(Kind::Str),
+    ]);
+
+    fn args(codes: Value, names: Value) -> Result<Args, String> {
+        let mut m = Map::new();
+        m.insert(Value::str("codes"), codes);
+        m.insert(Value::str("names"), names);
+        LISTS.validate("t", &m)
+    }
+
+    #[test]
+    fn list_elements_are_converted() {
+        let a = args(
+            Value::Seq(vec![Value::Int(200), Value::str("404")]),
+            Value::Seq(vec![Value::Int(1), Value::Bool(true)]),
+        )
+        .expect("valid");
+        assert_eq!(a.list("codes"), [Value::Int(200), Value::Int(404)]);
+        assert_eq!(a.list("names"), [Value::str("1"), Value::str("True")]);
+        // A comma-separated string is a list first, then its elements are converted.
+        let a = args(Value::str("200, 201"), Value::str("a,b")).expect("valid");
+        assert_eq!(a.list("codes"), [Value::Int(200), Value::Int(201)]);
+        let e = args(Value::Seq(vec![Value::str("ok")]), Value::Seq(vec![])).unwrap_err();
+        assert_eq!(e, "elements of `codes` must be of type int, got str");
+    }
 }

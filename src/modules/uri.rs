@@ -38,13 +38,15 @@ static SPEC: ArgSpec = ArgSpec {
             .choices(&["all", "no", "none", "safe", "urllib2", "yes"]),
         Opt::new("creates", Kind::Path),
         Opt::new("removes", Kind::Path),
-        Opt::new("status_code", Kind::List).default("200"),
+        Opt::new("status_code", Kind::List)
+            .default("200")
+            .elements(Kind::Int),
         Opt::new("timeout", Kind::Int).default("30"),
         Opt::new("headers", Kind::Dict),
         Opt::new("unix_socket", Kind::Path),
         Opt::new("remote_src", Kind::Bool).default("false"),
         Opt::new("ca_path", Kind::Path),
-        Opt::new("unredirected_headers", Kind::List),
+        Opt::new("unredirected_headers", Kind::List).elements(Kind::Str),
         Opt::new("decompress", Kind::Bool).default("true"),
         Opt::new("use_netrc", Kind::Bool).default("true"),
         URL_COMMON[0],
