@@ -503,7 +503,7 @@ fn same_text_edits_as_ansible() {
 #[test]
 fn same_downloads_archives_and_checkouts_as_ansible() {
     // get_url, unarchive and git.
-    assert_eq!(differential("diff-fetch", "fetch.yml"), 22);
+    assert_eq!(differential("diff-fetch", "fetch.yml"), 23);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -343,14 +343,19 @@ fn parse_hop(out: &str) -> (i64, String, Vec<(String, String)>, bool, String, St
     let location = f.get(3).unwrap_or(&"").trim().to_string();
     // The last block of headers is the final response (an auth challenge may come first).
     let head = head.replace("\r\n", "\n");
-    let block = head
-        .split("\n\n")
-        .filter(|b| b.starts_with("HTTP/"))
-        .last()
-        .unwrap_or("");
-    let mut lines = block.lines();
-    let status_line = lines.next().unwrap_or("");
-    let reason = status_line.splitn(3, ' ').nth(2).unwrap_or("").to_string();
+    let block = head.split("\n\n").filter(|b| b.starts_with("HTTP/")).last();
+    // `file://` transfers have headers but no status line.
+    let (block, reason) = match block {
+        Some(b) => {
+            let (status_line, rest) = b.split_once('\n').unwrap_or((b, ""));
+            (
+                rest,
+                status_line.splitn(3, ' ').nth(2).unwrap_or("").to_string(),
+            )
+        }
+        None => (head.split("\n\n").next().unwrap_or(""), String::new()),
+    };
+    let lines = block.lines();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
@@ -441,7 +446,11 @@ pub async fn fetch(cx: &TaskCx<'_>, req: &Request) -> Result<Response, ConnError
                 ..Response::default()
             });
         }
-        let (code, reason, hdrs, connected, effective, location) = parse_hop(&text);
+        let (mut code, reason, hdrs, connected, effective, location) = parse_hop(&text);
+        // A `file://` URL has no status; urllib reads it as a success.
+        if out.rc == 0 && code == 0 && url.starts_with("file:") {
+            code = 200;
+        }
         if out.rc != 0 || code == 0 {
             return Ok(Response {
                 status: -1,
