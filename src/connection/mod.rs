@@ -331,7 +331,7 @@ pub struct PutOptions {
 
 /// Printed by `put` when a backup was made, followed by its path.
 pub const BACKUP_MARKER: &str = "__kiln_backup__";
-/// Printed by `put` when `validate` refused the new content.
+/// Printed by `put` when `validate` refused the new content, followed by its exit status.
 pub const VALIDATE_MARKER: &str = "__kiln_validate_failed__";
 
 /// Writes `content` to `dest` atomically: into a temp file beside it, then `mv`. The content
@@ -374,8 +374,9 @@ fn put_script(dest: &str, opts: &PutOptions) -> String {
     );
     if let Some(v) = &opts.validate {
         let cmd = v.replace("%s", "\"$t\"");
+        // The marker carries the command's exit status (Ansible reports it as `rc:N`).
         s.push_str(&format!(
-            "if ! ( {cmd} ) >&2; then echo {VALIDATE_MARKER}; exit 1; fi; "
+            "r=0; ( {cmd} ) >&2 || r=$?; if [ $r -ne 0 ]; then echo {VALIDATE_MARKER}$r; exit 1; fi; "
         ));
     }
     for c in &opts.on_temp {

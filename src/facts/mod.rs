@@ -23,12 +23,15 @@ mod network;
 mod platform;
 mod probe;
 mod subset;
-pub(crate) use subset::fnmatch;
 mod system;
 mod user;
 mod virt;
 
 pub use probe::PROBE;
+/// Python's `fnmatch`, shared with the modules (`find`, `unarchive`).
+pub(crate) use subset::fnmatch;
+/// JSON as kiln values, shared with `uri`.
+pub(crate) use system::from_json;
 
 use crate::yaml::{Map, Value};
 use probe::Probe;

@@ -1,5 +1,6 @@
 //! `lineinfile`: make sure one line is (or is not) in a file, found by a Python-`re` regexp
-//! (lookarounds included, through fancy-regex), a plain search string or the line itself.
+//! (lookarounds included, through fancy-regex and the templating's Python translation), a
+//! plain search string or the line itself.
 //! Insertion rules follow ansible-core 2.19's module exactly (tested against it).
 
 use super::fileattrs::{attr_changes, parse_stat, stat_script};
@@ -53,8 +54,10 @@ fn search<'t>(re: &Regex, line: &'t str) -> Option<Captures<'t>> {
     re.captures(body).ok().flatten()
 }
 
+/// A Python pattern in fancy-regex syntax (`\Z`, `(?P=name)`, `{,n}`, ...), as the
+/// templating's regex filters translate it.
 fn compile(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))
+    crate::template::filters::regex::compile_flags(pattern, false, false)
 }
 
 /// `match.expand(template)`: `\1`, `\g<1>`, `\g<name>` and the usual escapes.

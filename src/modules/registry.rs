@@ -12,6 +12,7 @@ static MODULES: &[&dyn Module] = &[
     &super::apt_repository::AptRepository,
     &super::assert::Assert,
     &super::authorized_key::AuthorizedKey,
+    &super::blockinfile::BlockInFile,
     &super::command::Command,
     &super::copy::Copy,
     &super::cron::Cron,
@@ -26,6 +27,10 @@ static MODULES: &[&dyn Module] = &[
     &super::getent::Getent,
     &super::group::GroupModule,
     &super::hostname::Hostname,
+    &super::find::Find,
+    &super::get_url::GetUrl,
+    &super::git::Git,
+    &super::ini_file::IniFile,
     &super::lineinfile::LineInFile,
     &super::meta::Meta,
     &super::modprobe::Modprobe,
@@ -35,6 +40,7 @@ static MODULES: &[&dyn Module] = &[
     &super::ping::Ping,
     &super::command::Raw,
     &super::reboot::Reboot,
+    &super::replace::Replace,
     &super::set_fact::SetFact,
     &super::setup::Setup("setup"),
     &super::systemd::Service,
@@ -54,6 +60,9 @@ static MODULES: &[&dyn Module] = &[
     &super::user::User,
     &super::dnf::Dnf("yum"),
     &super::yum_repository::YumRepository,
+    &super::tempfile::TempFile,
+    &super::unarchive::Unarchive,
+    &super::uri::Uri,
 ];
 
 /// The short name for a module name as written in a task: the last part of a

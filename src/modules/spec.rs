@@ -37,6 +37,8 @@ pub struct Opt {
     pub required_if: &'static [(&'static str, &'static [&'static str])],
     /// Ansible's `required_by`: when this option is set, these must be set too.
     pub requires: &'static [&'static str],
+    /// For a list: the kind each element is converted to (Ansible's `elements`).
+    pub elements: Option<Kind>,
 }
 
 impl Opt {
@@ -50,6 +52,7 @@ impl Opt {
             choices: &[],
             required_if: &[],
             requires: &[],
+            elements: None,
         }
     }
 
@@ -83,6 +86,12 @@ impl Opt {
 
     pub const fn requires(mut self, others: &'static [&'static str]) -> Opt {
         self.requires = others;
+        self
+    }
+
+    /// A list whose elements are converted to `kind`.
+    pub const fn elements(mut self, kind: Kind) -> Opt {
+        self.elements = Some(kind);
         self
     }
 }
@@ -154,6 +163,41 @@ pub fn to_bool(v: &Value) -> Option<bool> {
 }
 
 fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
+    let v = convert_one(opt, v)?;
+    let (Some(kind), Value::Seq(items)) = (opt.elements, &v) else {
+        return Ok(v);
+    };
+    let element = Opt::new(opt.name, kind);
+    items
+        .iter()
+        .map(|item| {
+            convert_one(&element, item.clone()).map_err(|_| {
+                format!(
+                    "elements of `{}` must be of type {}, got {}",
+                    opt.name,
+                    kind_name(kind),
+                    item.type_name()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Seq)
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Str => "str",
+        Kind::Path => "path",
+        Kind::Bool => "bool",
+        Kind::Int => "int",
+        Kind::Float => "float",
+        Kind::List => "list",
+        Kind::Dict => "dict",
+        Kind::Mode | Kind::Raw => "raw",
+    }
+}
+
+fn convert_one(opt: &Opt, v: Value) -> Result<Value, String> {
     let bad = |what: &str, v: &Value| {
         format!(
             "argument `{}` is of type {} and we were unable to convert to {what}",
@@ -422,5 +466,33 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    static LISTS: ArgSpec = ArgSpec::new(&[
+        Opt::new("codes", Kind::List).elements(Kind::Int),
+        Opt::new("names", Kind::List).elements(Kind::Str),
+    ]);
+
+    fn lists(codes: Value, names: Value) -> Result<Args, String> {
+        let mut m = Map::new();
+        m.insert(Value::str("codes"), codes);
+        m.insert(Value::str("names"), names);
+        LISTS.validate("t", &m)
+    }
+
+    #[test]
+    fn list_elements_are_converted() {
+        let a = lists(
+            Value::Seq(vec![Value::Int(200), Value::str("404")]),
+            Value::Seq(vec![Value::Int(1), Value::Bool(true)]),
+        )
+        .expect("valid");
+        assert_eq!(a.list("codes"), [Value::Int(200), Value::Int(404)]);
+        assert_eq!(a.list("names"), [Value::str("1"), Value::str("True")]);
+        // A comma-separated string is a list first, then its elements are converted.
+        let a = lists(Value::str("200, 201"), Value::str("a,b")).expect("valid");
+        assert_eq!(a.list("codes"), [Value::Int(200), Value::Int(201)]);
+        let e = lists(Value::Seq(vec![Value::str("ok")]), Value::Seq(vec![])).unwrap_err();
+        assert_eq!(e, "elements of `codes` must be of type int, got str");
     }
 }

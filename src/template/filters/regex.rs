@@ -88,6 +88,55 @@ impl PyRegex {
     }
 }
 
+/// Compiles a Python pattern with `re.M` and `re.S` (uncached: modules compile a pattern
+/// once per task).
+pub fn compile_flags(pattern: &str, multiline: bool, dotall: bool) -> Result<Regex, String> {
+    let mut flags = String::new();
+    if multiline {
+        flags.push('m');
+    }
+    if dotall {
+        flags.push('s');
+    }
+    let body = translate(pattern, multiline);
+    let full = if flags.is_empty() {
+        body
+    } else {
+        format!("(?{flags}){body}")
+    };
+    Regex::new(&full).map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))
+}
+
+/// The matches `re.finditer` (and so `re.sub`) finds: like Python 3.7+, an empty match may
+/// follow a non-empty one at the position where it ended, but never an empty one.
+pub fn py_captures<'t>(re: &Regex, text: &'t str) -> Result<Vec<Captures<'t>>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut after_empty = false;
+    while pos <= text.len() {
+        let Some(caps) = re.captures_from_pos(text, pos).map_err(|e| e.to_string())? else {
+            break;
+        };
+        let Some(m) = caps.get(0) else { break };
+        if m.start() == m.end() && after_empty && m.start() == pos {
+            // Python would look for a non-empty match here; the next position is the
+            // closest fancy-regex can do.
+            match text[pos..].chars().next() {
+                Some(c) => {
+                    pos += c.len_utf8();
+                    after_empty = false;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        after_empty = m.start() == m.end();
+        pos = m.end();
+        out.push(caps);
+    }
+    Ok(out)
+}
+
 /// Translates a Python pattern into fancy-regex syntax.
 pub fn translate(p: &str, multiline: bool) -> String {
     let inline_multiline =
@@ -294,8 +343,7 @@ pub fn py_subn(
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut n = 0;
-    for caps in re.captures_iter(text) {
-        let caps = caps.map_err(|e| e.to_string())?;
+    for caps in py_captures(re, text)? {
         let Some(m) = caps.get(0) else { continue };
         out.push_str(&text[last..m.start()]);
         expand(&pieces, &caps, &mut out)?;
@@ -416,8 +464,7 @@ fn regex_findall(_: &mut State, c: &Call) -> Result<Mj, Error> {
         .map_err(|e| c.fail(&e))?;
     let groups = re.re.captures_len() - 1;
     let mut out = Vec::new();
-    for caps in re.re.captures_iter(&value) {
-        let caps = caps.map_err(|e| c.fail(&e.to_string()))?;
+    for caps in py_captures(&re.re, &value).map_err(|e| c.fail(&e))? {
         let g = |i: usize| Mj::from(caps.get(i).map_or("", |m| m.as_str()));
         out.push(match groups {
             0 => g(0),
@@ -467,6 +514,23 @@ fn regex_escape(_: &mut State, c: &Call) -> Result<Mj, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_matches_as_python() {
+        // re.sub('x*', '-', 'abxd') and re.subn(r'\s*$', 'X', 'a  \nb', flags=re.M)
+        let r = compile_flags("x*", false, false).expect("compiles");
+        assert_eq!(py_subn(&r, "-", "abxd", 0), Ok(("-a-b--d-".to_string(), 5)));
+        let r = compile_flags(r"\s*$", true, false).expect("compiles");
+        assert_eq!(
+            py_subn(&r, "X", "a  \nb", 0),
+            Ok(("aXX\nbX".to_string(), 3))
+        );
+        let r = compile_flags("^", true, false).expect("compiles");
+        assert_eq!(
+            py_subn(&r, ">", "a\nb\n", 0),
+            Ok((">a\n>b\n>".to_string(), 3))
+        );
+    }
 
     #[test]
     fn python_dollar_matches_before_final_newline() {
