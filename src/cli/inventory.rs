@@ -34,6 +34,9 @@ pub struct InventoryArgs {
     /// Treat DIR as the playbook directory for `group_vars/` and `host_vars/`.
     #[arg(long, value_name = "DIR")]
     pub playbook_dir: Option<PathBuf>,
+    /// Vault secrets for encrypted inventory and vars files.
+    #[command(flatten)]
+    pub vault: super::vault::VaultArgs,
 }
 
 impl From<InventoryError> for Failure {
@@ -45,6 +48,7 @@ impl From<InventoryError> for Failure {
 }
 
 pub fn run(args: &InventoryArgs) -> Result<String, Failure> {
+    args.vault.install()?;
     let mut loader = Loader::load(&args.inventory, args.playbook_dir.as_deref())?;
     let limit = args.limit.as_deref().map(read_limit).transpose()?;
     let result = if args.list {

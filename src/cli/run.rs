@@ -93,6 +93,9 @@ pub struct RunArgs {
     /// More output (-v results, -vv ... more detail).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Vault secrets: `--vault-id`, `--vault-password-file`, `-J`/`--ask-vault-pass`.
+    #[command(flatten)]
+    pub vault: super::vault::VaultArgs,
 }
 
 /// Parses `-e` values as Ansible does: `@file`, a YAML/JSON document, or `k=v` words.
@@ -162,6 +165,8 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Playbook>, Failure> {
 }
 
 pub fn run(args: &RunArgs) -> Result<String, Failure> {
+    // The vault secrets come first: any file loaded below may be encrypted.
+    args.vault.install()?;
     // Everything is loaded and checked before any host is touched.
     let playbooks = load_all(&args.playbooks)?;
     if args.syntax_check {

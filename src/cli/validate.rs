@@ -9,9 +9,13 @@ use std::path::PathBuf;
 pub struct ValidateArgs {
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<PathBuf>,
+    /// Vault secrets for encrypted playbooks and task files.
+    #[command(flatten)]
+    pub vault: super::vault::VaultArgs,
 }
 
 pub fn run(args: &ValidateArgs) -> Result<String, Failure> {
+    args.vault.install()?;
     let playbooks = load_all(&args.playbooks)?;
     let mut out = Vec::new();
     for pb in &playbooks {

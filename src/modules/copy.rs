@@ -85,14 +85,11 @@ impl Module for Copy {
             return copy_dir(cx, &args, &path, &src, &dest).await;
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let mut r = write_content(
-            cx,
-            &args,
-            Source::File(path.clone()),
-            &dest,
-            name.as_deref(),
-        )
-        .await;
+        let source = match Source::controller_file(&path, args.bool("decrypt")) {
+            Ok(s) => s,
+            Err(e) => return TaskResult::failed(e),
+        };
+        let mut r = write_content(cx, &args, source, &dest, name.as_deref()).await;
         r.data
             .insert(Value::str("src"), Value::str(path.display().to_string()));
         r
@@ -126,7 +123,10 @@ async fn copy_dir(cx: &TaskCx<'_>, args: &Args, dir: &Path, src: &str, dest: &st
             };
             try_conn!(cx.sh(mkdir).await);
         }
-        let source = Source::File(dir.join(&rel));
+        let source = match Source::controller_file(&dir.join(&rel), args.bool("decrypt")) {
+            Ok(s) => s,
+            Err(e) => return TaskResult::failed(e),
+        };
         let r = write_content(cx, args, source, &target.display().to_string(), None).await;
         if r.failed || r.unreachable {
             return r;
@@ -179,6 +179,25 @@ struct Summary {
 }
 
 impl Source {
+    /// A controller file to send. With `decrypt` (copy's default), a vault-encrypted file
+    /// is decrypted in memory and its plaintext sent: it is never written to the
+    /// controller's disk (Ansible writes it to a temporary file).
+    pub fn controller_file(path: &Path, decrypt: bool) -> Result<Source, String> {
+        use std::io::Read;
+        let mut head = [0u8; 14];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| format!("could not read `{}`: {e}", path.display()))?;
+        if !decrypt || !crate::vault::is_encrypted(&head[..n]) {
+            return Ok(Source::File(path.to_path_buf()));
+        }
+        let data =
+            std::fs::read(path).map_err(|e| format!("could not read `{}`: {e}", path.display()))?;
+        crate::vault::decrypt_if_encrypted(data)
+            .map(Source::Bytes)
+            .map_err(|e| format!("Task failed: {e}"))
+    }
+
     fn summarize(&self) -> std::io::Result<Summary> {
         let mut sha1 = Sha1::new();
         let mut sha256 = sha2::Sha256::new();
