@@ -57,11 +57,15 @@ impl VaultArgs {
         }
     }
 
-    /// Reads the secrets (configuration from the environment) and makes them the ones the
-    /// whole run decrypts with. Without any source that is an empty vault: values are
-    /// decrypted only when used, so a run that uses none needs no password.
+    /// Reads the secrets (settings from the environment) and makes them the ones the whole
+    /// run decrypts with. Without any source that is an empty vault: values are decrypted
+    /// only when used, so a run that uses none needs no password.
     pub fn install(&self) -> Result<(), Failure> {
-        let settings = VaultSettings::from_env();
+        self.install_with(VaultSettings::from_env())
+    }
+
+    /// [`VaultArgs::install`] with given settings (ansible.cfg's, then the environment's).
+    pub fn install_with(&self, settings: VaultSettings) -> Result<(), Failure> {
         let secrets = self
             .sources()
             .load(&settings, Purpose::Run, &mut warn)

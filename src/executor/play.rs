@@ -93,7 +93,8 @@ fn dir_mentions(dir: &std::path::Path, word: &str) -> bool {
         if p.is_dir() {
             dir_mentions(&p, word)
         } else {
-            std::fs::read_to_string(&p).is_ok_and(|t| t.contains(word))
+            // Read as the template module reads it: an encrypted template is decrypted.
+            crate::yaml::read_file(&p).is_ok_and(|t| t.contains(word))
         }
     })
 }
@@ -213,7 +214,18 @@ impl Executor<'_> {
         };
         if let Err(e) = self.load_vars_files(&mut pcx, &hosts) {
             for h in &hosts {
-                self.record(h, &TaskResult::failed(e.clone()), None, false, false);
+                let result = TaskResult::failed(e.clone());
+                // Shown, so the reason (a missing file, a vault secret) is not silent.
+                self.cb.on_host_result(&HostEvent {
+                    host: h,
+                    action: "vars_files",
+                    span: None,
+                    result: &result,
+                    item: None,
+                    no_log: false,
+                    ignored: false,
+                });
+                self.record(h, &result, None, false, false);
                 if let Some(s) = self.hosts.get_mut(h) {
                     s.failed = true;
                 }
