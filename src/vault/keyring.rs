@@ -26,8 +26,9 @@ pub struct Vault {
     id_match: bool,
     /// `DEFAULT_VAULT_IDENTITY`: the id of a 1.1 text (which names none).
     default_id: String,
-    /// Inline values already decrypted (the same ciphertext is read by every host).
-    values: Mutex<HashMap<String, String>>,
+    /// Inline values already decrypted, by ciphertext (`None`: no secret fits), since the
+    /// same value is read by every host and each attempt costs a key derivation.
+    values: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -102,19 +103,33 @@ impl Vault {
         Err(VaultError::DecryptFailed)
     }
 
-    /// An inline `!vault` value as text, decrypted once per run.
+    /// An inline `!vault` value as text, decrypted once per run. Hosts asking at the same
+    /// moment wait for the first one rather than each deriving the keys again.
     pub fn decrypt_value(&self, ciphertext: &str) -> Result<String, VaultError> {
-        if let Ok(values) = self.values.lock()
-            && let Some(v) = values.get(ciphertext)
-        {
-            return Ok(v.clone());
+        let Ok(mut values) = self.values.lock() else {
+            return self.decrypt_text(ciphertext);
+        };
+        match values.get(ciphertext) {
+            Some(Some(plain)) => return Ok(plain.clone()),
+            Some(None) => return Err(VaultError::DecryptFailed),
+            None => {}
         }
-        let plain =
-            String::from_utf8_lossy(&self.decrypt(ciphertext.as_bytes())?.plaintext).into_owned();
-        if let Ok(mut values) = self.values.lock() {
-            values.insert(ciphertext.to_string(), plain.clone());
+        let result = self.decrypt_text(ciphertext);
+        match &result {
+            Ok(plain) => {
+                values.insert(ciphertext.to_string(), Some(plain.clone()));
+            }
+            Err(VaultError::DecryptFailed) => {
+                values.insert(ciphertext.to_string(), None);
+            }
+            Err(_) => {}
         }
-        Ok(plain)
+        result
+    }
+
+    fn decrypt_text(&self, ciphertext: &str) -> Result<String, VaultError> {
+        let plain = self.decrypt(ciphertext.as_bytes())?.plaintext;
+        Ok(String::from_utf8_lossy(&plain).into_owned())
     }
 
     /// The ciphertext a decrypted inline value came from. ansible-core 2.19 tags decrypted
@@ -128,7 +143,7 @@ impl Vault {
         let values = self.values.lock().ok()?;
         values
             .iter()
-            .filter(|(_, p)| p.as_str() == plaintext)
+            .filter(|(_, p)| p.as_deref() == Some(plaintext))
             .map(|(c, _)| c.clone())
             .min()
     }
@@ -262,6 +277,24 @@ mod tests {
             encrypt(b"$ANSIBLE_VAULT;1.1;AES256\n", &s("p"), None, None),
             Err(VaultError::AlreadyEncrypted)
         ));
+    }
+
+    #[test]
+    fn inline_values_are_decrypted_once_and_remembered() {
+        let good = encrypt(b"remembered", &s("pa"), Some("a"), None).expect("encrypt");
+        let bad = encrypt(b"locked", &s("nobody"), None, None).expect("encrypt");
+        let v = vault(true);
+        assert_eq!(v.decrypt_value(&good).expect("good"), "remembered");
+        assert_eq!(v.decrypt_value(&good).expect("cached"), "remembered");
+        assert_eq!(v.ciphertext_of("remembered"), Some(good));
+        assert_eq!(v.ciphertext_of("locked"), None);
+        for _ in 0..2 {
+            assert!(matches!(
+                v.decrypt_value(&bad),
+                Err(VaultError::DecryptFailed)
+            ));
+        }
+        assert_eq!(v.ciphertext_of(""), None);
     }
 
     #[test]
