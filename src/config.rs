@@ -49,6 +49,13 @@ pub const SETTINGS: &[Setting] = &[
         "ANSIBLE_VAULT_IDENTITY_LIST",
     ),
     s("defaults", "vault_id_match", "ANSIBLE_VAULT_ID_MATCH"),
+    s("defaults", "vault_identity", "ANSIBLE_VAULT_IDENTITY"),
+    s(
+        "defaults",
+        "vault_encrypt_identity",
+        "ANSIBLE_VAULT_ENCRYPT_IDENTITY",
+    ),
+    s("defaults", "ask_vault_pass", "ANSIBLE_ASK_VAULT_PASS"),
     s("defaults", "any_errors_fatal", "ANSIBLE_ANY_ERRORS_FATAL"),
     s("defaults", "force_handlers", "ANSIBLE_FORCE_HANDLERS"),
     s("defaults", "strategy", "ANSIBLE_STRATEGY"),

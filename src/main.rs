@@ -7,6 +7,7 @@ fn main() {
         Command::Run(args) => kiln::cli::run::run(args),
         Command::Validate(args) => kiln::cli::validate::run(args),
         Command::Inventory(args) => kiln::cli::inventory::run(args),
+        Command::Vault(args) => kiln::cli::vault::run(args),
     };
     match result {
         Ok(out) => {

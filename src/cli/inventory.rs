@@ -34,6 +34,9 @@ pub struct InventoryArgs {
     /// Treat DIR as the playbook directory for `group_vars/` and `host_vars/`.
     #[arg(long, value_name = "DIR")]
     pub playbook_dir: Option<PathBuf>,
+    /// Vault secrets for encrypted inventory and vars files.
+    #[command(flatten)]
+    pub vault: super::vault::VaultArgs,
 }
 
 impl From<InventoryError> for Failure {
@@ -45,7 +48,20 @@ impl From<InventoryError> for Failure {
 }
 
 pub fn run(args: &InventoryArgs) -> Result<String, Failure> {
-    let mut loader = Loader::load(&args.inventory, args.playbook_dir.as_deref())?;
+    let config = super::run::config()?;
+    args.vault
+        .install_with(super::run::vault_settings(&config)?)?;
+    // Without `-i`, the `inventory` setting, as ansible-inventory.
+    let sources: Vec<String> = if args.inventory.is_empty() {
+        config
+            .paths("inventory")
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    } else {
+        args.inventory.clone()
+    };
+    let mut loader = Loader::load(&sources, args.playbook_dir.as_deref())?;
     let limit = args.limit.as_deref().map(read_limit).transpose()?;
     let result = if args.list {
         list(&mut loader, limit.as_deref())

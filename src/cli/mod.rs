@@ -3,6 +3,7 @@
 pub mod inventory;
 pub mod run;
 pub mod validate;
+pub mod vault;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show an inventory as Ansible reads it (like `ansible-inventory`).
     Inventory(inventory::InventoryArgs),
+    /// Encrypt, decrypt, view and edit vault data (like `ansible-vault`).
+    Vault(vault::VaultCmd),
 }
 
 /// Exit codes follow Ansible's CLIs.

@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// More output (-v results, -vv ... more detail).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Vault secrets: `--vault-id`, `--vault-password-file`, `-J`/`--ask-vault-pass`.
+    #[command(flatten)]
+    pub vault: super::vault::VaultArgs,
 }
 
 /// Parses `-e` values as Ansible does: `@file`, a YAML/JSON document, or `k=v` words.
@@ -162,6 +165,27 @@ pub fn load_all(paths: &[PathBuf], cx: &LoadCx) -> Result<Vec<Playbook>, Failure
         .collect()
 }
 
+/// The vault settings of the configuration (ansible.cfg, the environment winning).
+pub fn vault_settings(c: &Config) -> Result<crate::vault::VaultSettings, Failure> {
+    let mut s = crate::vault::VaultSettings::default();
+    if let Some(i) = c.string("vault_identity") {
+        s.identity = i;
+    }
+    if let Some(l) = c.string("vault_identity_list") {
+        s.identity_list = l
+            .split(',')
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+    }
+    s.password_file = c.paths("vault_password_file").into_iter().next();
+    s.id_match = cfg(c.bool("vault_id_match"))?.unwrap_or(false);
+    s.ask_vault_pass = cfg(c.bool("ask_vault_pass"))?.unwrap_or(false);
+    s.encrypt_identity = c.string("vault_encrypt_identity");
+    s.apply_env();
+    Ok(s)
+}
+
 /// The configuration (ansible.cfg and `ANSIBLE_*`), or an options error naming the bad setting.
 pub fn config() -> Result<Config, Failure> {
     let c = Config::load().map_err(|e| Failure::new(exit::OPTIONS, e.to_string()))?;
@@ -184,6 +208,8 @@ fn cfg<T>(r: Result<T, crate::config::ConfigError>) -> Result<T, Failure> {
 
 pub fn run(args: &RunArgs) -> Result<String, Failure> {
     let config = config()?;
+    // The vault secrets come first: any file loaded below may be encrypted.
+    args.vault.install_with(vault_settings(&config)?)?;
     let extra = extra_vars(&args.extra_vars)?;
     let load_cx = LoadCx {
         playbook_dir: PathBuf::new(),

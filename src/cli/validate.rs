@@ -9,10 +9,15 @@ use std::path::PathBuf;
 pub struct ValidateArgs {
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<PathBuf>,
+    /// Vault secrets for encrypted playbooks and task files.
+    #[command(flatten)]
+    pub vault: super::vault::VaultArgs,
 }
 
 pub fn run(args: &ValidateArgs) -> Result<String, Failure> {
     let config = super::run::config()?;
+    args.vault
+        .install_with(super::run::vault_settings(&config)?)?;
     let cx = crate::playbook::LoadCx {
         playbook_dir: PathBuf::new(),
         roles_path: config.paths("roles_path"),

@@ -72,13 +72,20 @@ impl RemoteCommand {
         let flags = b.flags.clone().unwrap_or_default();
         match b.method.as_str() {
             "sudo" => {
-                let auth = if b.password.is_some() {
-                    format!("-S -p {}", quote::quote(BECOME_PROMPT))
-                } else {
-                    "-n".to_string()
-                };
+                let run =
+                    |auth: &str| format!("sudo -H {auth} {flags} -u {user} -- /bin/sh -c {inner}");
+                if b.password.is_none() {
+                    return Ok(run("-n"));
+                }
+                // The password is the first line of stdin and sudo reads it only when it
+                // asks. When it will not ask (NOPASSWD, root, a cached timestamp) the line
+                // must not reach the command's stdin (a `copy` would write it into the
+                // file): ask sudo first, and drop the line when no password is needed.
                 Ok(format!(
-                    "sudo -H {auth} {flags} -u {user} -- /bin/sh -c {inner}"
+                    "if sudo -n {flags} -u {user} -- /bin/sh -c : >/dev/null 2>&1; \
+                     then IFS= read -r kiln_pw; unset kiln_pw; exec {}; else exec {}; fi",
+                    run("-n"),
+                    run(&format!("-S -p {}", quote::quote(BECOME_PROMPT)))
                 ))
             }
             "su" => Ok(format!(

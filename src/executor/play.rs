@@ -77,7 +77,8 @@ fn dir_mentions(dir: &std::path::Path, word: &str) -> bool {
         if p.is_dir() {
             dir_mentions(&p, word)
         } else {
-            std::fs::read_to_string(&p).is_ok_and(|t| t.contains(word))
+            // Read as the template module reads it: an encrypted template is decrypted.
+            crate::yaml::read_file(&p).is_ok_and(|t| t.contains(word))
         }
     })
 }
@@ -277,13 +278,18 @@ impl Executor<'_> {
         let batch = &pcx.batch;
         if let Err(e) = self.load_vars_files(pcx) {
             for h in batch {
-                self.record(
-                    h,
-                    &TaskResult::failed(e.clone()),
-                    &HostFlags::default(),
-                    false,
-                    None,
-                );
+                let result = TaskResult::failed(e.clone());
+                // Shown, so the reason (a missing file, a vault secret) is not silent.
+                self.cb().on_host_result(&HostEvent {
+                    host: h,
+                    action: "vars_files",
+                    span: None,
+                    result: &result,
+                    item: None,
+                    no_log: false,
+                    ignored: false,
+                });
+                self.record(h, &result, &HostFlags::default(), false, None);
             }
             return false;
         }

@@ -436,11 +436,14 @@ async fn run_module(
     let args = match templar.template(&Value::Map(task.args.clone()), vars) {
         Ok(v) => drop_omitted(v),
         Err(e) => {
+            let hint = match e {
+                crate::template::TemplateError::Vault { .. } => {
+                    "give the secret that encrypted it with `--vault-id` or `--vault-password-file`"
+                }
+                _ => "define the variable, or give it a fallback with `| default(...)`",
+            };
             let mut r = TaskResult::failed(format!("{e}"));
-            r.origin = Some((
-                task.span.clone(),
-                "define the variable, or give it a fallback with `| default(...)`".into(),
-            ));
+            r.origin = Some((task.span.clone(), hint.into()));
             return r;
         }
     };

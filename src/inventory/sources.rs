@@ -254,9 +254,10 @@ fn parse_file(inv: &mut Inventory, path: &Path) -> Result<(), InventoryError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let ext = extension(&name);
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
-        path: path.to_path_buf(),
-        source,
+    // An inventory file may be vault-encrypted as a whole, as Ansible's loader allows.
+    let text = yaml::read_file(path).map_err(|e| match e {
+        yaml::YamlError::Read { path, source } => InventoryError::Read { path, source },
+        other => InventoryError::Yaml(other),
     })?;
     let mut reasons = Vec::new();
     if ext.is_empty() || [".yml", ".yaml", ".json"].contains(&ext) {

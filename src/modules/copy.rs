@@ -93,10 +93,14 @@ impl Module for Copy {
             return copy_dir(cx, &args, &path, &src, &dest).await;
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let source = match Source::controller_file(&path, args.bool("decrypt")) {
+            Ok(s) => s,
+            Err(e) => return TaskResult::failed(e),
+        };
         let mut r = write_content(
             cx,
             &args,
-            Source::File(path.clone()),
+            source,
             &dest,
             name.as_deref(),
             DiffAfter::File(&path),
@@ -136,7 +140,10 @@ async fn copy_dir(cx: &TaskCx<'_>, args: &Args, dir: &Path, src: &str, dest: &st
             try_conn!(cx.sh(mkdir).await);
         }
         let file = dir.join(&rel);
-        let source = Source::File(file.clone());
+        let source = match Source::controller_file(&file, args.bool("decrypt")) {
+            Ok(s) => s,
+            Err(e) => return TaskResult::failed(e),
+        };
         let r = write_content(
             cx,
             args,
@@ -197,6 +204,25 @@ struct Summary {
 }
 
 impl Source {
+    /// A controller file to send. With `decrypt` (copy's default), a vault-encrypted file
+    /// is decrypted in memory and its plaintext sent: it is never written to the
+    /// controller's disk (Ansible writes it to a temporary file).
+    pub fn controller_file(path: &Path, decrypt: bool) -> Result<Source, String> {
+        use std::io::Read;
+        let mut head = [0u8; 14];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| format!("could not read `{}`: {e}", path.display()))?;
+        if !decrypt || !crate::vault::is_encrypted(&head[..n]) {
+            return Ok(Source::File(path.to_path_buf()));
+        }
+        let data =
+            std::fs::read(path).map_err(|e| format!("could not read `{}`: {e}", path.display()))?;
+        crate::vault::decrypt_if_encrypted(data)
+            .map(Source::Bytes)
+            .map_err(|e| format!("Task failed: {e}"))
+    }
+
     fn summarize(&self) -> std::io::Result<Summary> {
         let mut sha1 = Sha1::new();
         let mut sha256 = sha2::Sha256::new();

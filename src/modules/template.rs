@@ -50,11 +50,10 @@ impl Module for Template {
                 "could not find or access `{src}` in templates/ or the playbook directory"
             ));
         };
-        let text = match std::fs::read_to_string(&path) {
+        // A vault-encrypted template is decrypted first, as Ansible's loader does.
+        let text = match crate::yaml::read_file(&path) {
             Ok(t) => t,
-            Err(e) => {
-                return TaskResult::failed(format!("could not read `{}`: {e}", path.display()));
-            }
+            Err(e) => return TaskResult::failed(e.with_cause()),
         };
         let mut vars = cx.vars.clone();
         let full = path.canonicalize().unwrap_or_else(|_| path.clone());

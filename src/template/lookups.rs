@@ -275,8 +275,14 @@ impl Lookup {
                     "unable to access the file `{term}`: file not found"
                 )));
             };
-            let mut contents = std::fs::read_to_string(&path)
-                .map_err(|e| self.fail(&format!("unable to access the file `{term}`: {e}")))?;
+            // Vault-encrypted files are decrypted, as Ansible's loader does.
+            let mut contents =
+                crate::yaml::read_file(std::path::Path::new(&path)).map_err(|e| {
+                    self.fail(&format!(
+                        "unable to access the file `{term}`: {}",
+                        e.with_cause()
+                    ))
+                })?;
             if lstrip {
                 contents = contents
                     .trim_start_matches(super::filters::text::is_py_space)
@@ -314,8 +320,8 @@ impl Lookup {
                     "the template file {term} could not be found for the lookup"
                 )));
             };
-            let source = std::fs::read_to_string(&path)
-                .map_err(|e| self.fail(&format!("cannot read `{path}`: {e}")))?;
+            let source = crate::yaml::read_file(std::path::Path::new(&path))
+                .map_err(|e| self.fail(&e.with_cause()))?;
             let mut vars: Map = ctx.vars().clone();
             for (k, v) in template_vars(&term, &path, None) {
                 if k.as_str() == Some("ansible_managed") && vars.contains_key(&k) {

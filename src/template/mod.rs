@@ -50,7 +50,7 @@ use minijinja::value::{Rest, ValueOrKwargs};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 use render::{Engine, RenderOpts};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use vars::Ctx;
 
 /// Why templating failed. Messages are lowercase and quote names in backticks.
@@ -84,9 +84,6 @@ pub enum TemplateError {
     #[error("template error: {message}")]
     Render { message: String },
 }
-
-/// A vault decryption hook: ciphertext in, plaintext or a message out.
-pub type VaultDecrypt = Box<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 
 /// Which kind of plugin produced an error (carried as the minijinja error's source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,17 +264,7 @@ impl Templar {
         env.add_function("cycler", minijinja_contrib::globals::cycler);
         env.add_function("joiner", minijinja_contrib::globals::joiner);
         Templar {
-            engine: Arc::new(Engine {
-                env,
-                vault: RwLock::new(None),
-            }),
-        }
-    }
-
-    /// Installs the function that decrypts `!vault` values when a template reads them.
-    pub fn set_vault_decrypt(&self, f: VaultDecrypt) {
-        if let Ok(mut hook) = self.engine.vault.write() {
-            *hook = Some(Arc::from(f));
+            engine: Arc::new(Engine { env }),
         }
     }
 
@@ -305,8 +292,9 @@ impl Templar {
             .template_str(s)
     }
 
-    /// Recursively templates every string value inside a value; `Unsafe` and `Vault`
-    /// values are left alone, omitted values drop out of containers. Map keys are not
+    /// Recursively templates every string value inside a value; `Unsafe` values are left
+    /// alone, `Vault` values are decrypted (their plaintext is never templated, as 2.19
+    /// does not trust it), omitted values drop out of containers. Map keys are not
     /// templated: ansible-core 2.19 leaves them as written (checked by the oracle).
     pub fn template(&self, v: &Value, vars: &Map) -> Result<Value, TemplateError> {
         if !needs_templating(v) {
@@ -349,8 +337,8 @@ impl Templar {
     /// and `{% include %}` resolved against the file's directory and `ansible_search_path`
     /// (each entry and its `templates/`).
     pub fn render_file(&self, path: &std::path::Path, vars: &Map) -> Result<String, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Render {
-            message: format!("cannot read `{}`: {e}", path.display()),
+        let text = crate::yaml::read_file(path).map_err(|e| TemplateError::Render {
+            message: e.with_cause(),
         })?;
         let full = path.to_string_lossy().into_owned();
         let mut all = vars.clone();
@@ -424,6 +412,7 @@ fn conditional_sources<'a>(cond: &'a Value, out: &mut Vec<deps::Source<'a>>) {
 fn needs_templating(v: &Value) -> bool {
     match v {
         Value::Str(s) => value::has_template(s),
+        Value::Vault(_) => true,
         Value::Seq(items) => items.iter().any(needs_templating),
         Value::Map(m) => m.values().any(needs_templating),
         _ => false,
@@ -484,6 +473,13 @@ impl Scope {
                 }
                 Ok(Value::Map(out))
             }
+            Value::Vault(c) => match crate::vault::decrypt_value(c) {
+                Ok(plain) if value::has_template(&plain) => Ok(Value::Unsafe(plain)),
+                Ok(plain) => Ok(Value::Str(plain)),
+                Err(e) => Err(TemplateError::Vault {
+                    message: format!("Attempt to use undecryptable variable: {e}"),
+                }),
+            },
             other => Ok(other.clone()),
         }
     }
@@ -654,15 +650,37 @@ mod api_tests {
     }
 
     #[test]
-    fn vault_values_need_the_hook() {
+    fn vault_values_decrypt_when_read() {
+        use crate::vault::{Secret, Vault, encrypt};
+        let secret = Secret::new(b"template-test-pw".to_vec());
+        let cipher = encrypt(b"pl{{ain", &secret, Some("tt"), None).expect("encrypt");
+        let wrong = encrypt(b"x", &Secret::new(b"other".to_vec()), None, None).expect("encrypt");
+        crate::vault::install(Vault::new(vec![("tt".into(), secret)], false, "default"));
         let t = Templar::new();
-        let v = vars(&[("s", Value::Vault("$ANSIBLE_VAULT;1.1;AES256\n00".into()))]);
-        let err = t.template_str("{{ s }}", &v).err().map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("vault decryption is not supported yet")));
-        t.set_vault_decrypt(Box::new(|_| Ok("plain".to_string())));
+        let v = vars(&[
+            ("s", Value::Vault(cipher.clone())),
+            ("bad", Value::Vault(wrong.clone())),
+        ]);
+        // The plaintext is data, not a template.
         assert_eq!(
             t.template_str("{{ s }}", &v).ok(),
-            Some(Value::str("plain"))
+            Some(Value::Unsafe("pl{{ain".into()))
+        );
+        assert_eq!(
+            t.template(&Value::Vault(cipher), &Map::new()).ok(),
+            Some(Value::Unsafe("pl{{ain".into()))
+        );
+        // An undecryptable value fails only what reads it.
+        assert_eq!(
+            t.template_str("{{ s | length }}", &v).ok(),
+            Some(Value::Int(7))
+        );
+        let err = t.template_str("{{ bad }}", &v).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "Attempt to use undecryptable variable: Decryption failed (no vault secrets were found that could decrypt)."
+            )
         );
     }
 

@@ -11,10 +11,7 @@ use super::source::{self, Overrides};
 use super::vars::Ctx;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, Error, ErrorKind, Output, State, Value as Mj};
-use std::sync::{Arc, RwLock};
-
-/// A vault decryption hook: ciphertext in, plaintext or a message out.
-pub type VaultFn = dyn Fn(&str) -> Result<String, String> + Send + Sync;
+use std::sync::Arc;
 
 thread_local! {
     /// Directories `{% include %}`/`{% import %}` search while a file template renders.
@@ -61,10 +58,9 @@ pub fn load_include(name: &str) -> Result<Option<String>, Error> {
     ))
 }
 
-/// What every templating call shares: the environment and hooks.
+/// What every templating call shares: the environment.
 pub struct Engine {
     pub env: Environment<'static>,
-    pub vault: RwLock<Option<Arc<VaultFn>>>,
 }
 
 /// Ansible's per-call template options.

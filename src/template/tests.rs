@@ -303,10 +303,12 @@ pub fn register(env: &mut Environment<'static>) {
     add(
         env,
         "vault_encrypted",
+        // 2.19: true for a vault value (kept or decrypted), false for any other string,
+        // even one holding vault text.
         |_, c| {
             Ok(arg(c, 0)
                 .as_str()
-                .is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;")))
+                .is_some_and(|s| crate::vault::ciphertext_of(s).is_some()))
         },
         true,
     );

@@ -32,7 +32,7 @@ pub fn to_mj(v: &Value) -> Mj {
         Value::Float(f) => Mj::from(*f),
         Value::Str(s) | Value::Unsafe(s) | Value::Date(s) => Mj::from(s.as_str()),
         Value::DateTime(s) => Mj::from(s.replacen('T', " ", 1)),
-        Value::Vault(_) => Mj::from(vault_error()),
+        Value::Vault(c) => decrypted(c),
         Value::Bytes(b) => Mj::from_bytes(b.clone()),
         Value::Seq(items) => Mj::from(items.iter().map(to_mj).collect::<Vec<_>>()),
         Value::Map(m) => Mj::from_pairs(m.iter().map(|(k, v)| (to_mj(k), to_mj(v)))),
@@ -47,12 +47,21 @@ pub fn int(i: i128) -> Mj {
     }
 }
 
-/// The error for using an encrypted value when no decryption hook is installed.
-pub fn vault_error() -> Error {
+/// A `!vault` value's plaintext, or (when it cannot be decrypted) an error value that fails
+/// whatever uses it with Ansible's message.
+pub fn decrypted(ciphertext: &str) -> Mj {
+    match crate::vault::decrypt_value(ciphertext) {
+        Ok(plain) => Mj::from(plain),
+        Err(e) => Mj::from(vault_failure(&e)),
+    }
+}
+
+/// Ansible's message for a value whose secret is missing or wrong.
+pub fn vault_failure(e: &crate::vault::VaultError) -> Error {
     fail_plain(
         Plugin::Vault,
         "vault",
-        "vault decryption is not supported yet: a `!vault` value cannot be templated",
+        &format!("Attempt to use undecryptable variable: {e}"),
     )
 }
 

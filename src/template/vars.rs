@@ -12,7 +12,7 @@
 //! undefined, so `default()` and `is defined` see through it as in Ansible.
 
 use super::render::{self, Engine, RenderOpts};
-use super::value::{OMIT, has_template, key_from_mj, to_mj, vault_error};
+use super::value::{OMIT, has_template, key_from_mj, to_mj};
 use super::{Plugin, fail_plain};
 use crate::yaml::{Map, Value};
 use minijinja::value::{Enumerator, Object, ObjectRepr};
@@ -113,19 +113,11 @@ impl Ctx {
         v
     }
 
+    /// A `!vault` value is decrypted when a template reads it (never before, so a secret
+    /// that is not used needs no password); failing, it is an error value that fails only
+    /// the expression using it.
     fn decrypt(&self, cipher: &str) -> Mj {
-        let hook = self.engine.vault.read().ok().and_then(|h| h.clone());
-        match hook {
-            None => Mj::from(vault_error()),
-            Some(f) => match f(cipher) {
-                Ok(plain) => Mj::from(plain),
-                Err(msg) => Mj::from(fail_plain(
-                    Plugin::Vault,
-                    "vault",
-                    &format!("vault decryption failed: {msg}"),
-                )),
-            },
-        }
+        super::value::decrypted(cipher)
     }
 
     fn render_lazy(self: &Arc<Ctx>, path: &[u32], text: &str) -> Mj {

@@ -155,21 +155,29 @@ fn is_plain_scalar(n: &Node) -> bool {
     matches!(n, Node::Scalar { style: None, .. })
 }
 
+fn vault_node(ciphertext: String) -> Node {
+    Node::Scalar {
+        tag: Some("!vault"),
+        value: ciphertext,
+        implicit: (false, false),
+        style: Some('|'),
+    }
+}
+
 fn represent(v: &Value, o: &DumpOptions) -> Result<Node, String> {
     Ok(match v {
         Value::Null => scalar("null", "null".into()),
         Value::Bool(b) => scalar("bool", if *b { "true" } else { "false" }.into()),
         Value::Int(i) => scalar("int", i.to_string()),
         Value::Float(f) => scalar("float", float_text(*f)),
-        Value::Str(s) | Value::Unsafe(s) => scalar("str", s.clone()),
+        Value::Str(s) | Value::Unsafe(s) => match crate::vault::ciphertext_of(s) {
+            // A decrypted vault value is dumped as its ciphertext, as 2.19 does.
+            Some(c) => vault_node(c),
+            None => scalar("str", s.clone()),
+        },
         Value::Date(s) => scalar("timestamp", s.clone()),
         Value::DateTime(s) => scalar("timestamp", s.replacen('T', " ", 1)),
-        Value::Vault(c) => Node::Scalar {
-            tag: Some("!vault"),
-            value: c.clone(),
-            implicit: (false, false),
-            style: Some('|'),
-        },
+        Value::Vault(c) => vault_node(c.clone()),
         Value::Bytes(b) => Node::Scalar {
             tag: Some("!!binary"),
             value: base64_lines(b),

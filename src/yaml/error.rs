@@ -10,6 +10,13 @@ pub enum YamlError {
         #[source]
         source: std::io::Error,
     },
+    /// A vault-encrypted file that could not be decrypted (Ansible's message follows).
+    #[error("could not decrypt `{path}`: {source}")]
+    Vault {
+        path: PathBuf,
+        #[source]
+        source: crate::vault::VaultError,
+    },
     #[error("YAML syntax error: {message}")]
     Syntax { span: Span, message: String },
     #[error("YAML value error: {message}")]
@@ -19,8 +26,16 @@ pub enum YamlError {
 impl YamlError {
     pub fn span(&self) -> Option<&Span> {
         match self {
-            YamlError::Read { .. } => None,
+            YamlError::Read { .. } | YamlError::Vault { .. } => None,
             YamlError::Syntax { span, .. } | YamlError::Construct { span, .. } => Some(span),
+        }
+    }
+
+    /// The message with the cause of a read error (`could not read `f`: No such file...`).
+    pub fn with_cause(&self) -> String {
+        match self {
+            YamlError::Read { source, .. } => format!("{self}: {source}"),
+            other => other.to_string(),
         }
     }
 

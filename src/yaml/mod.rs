@@ -13,14 +13,29 @@ pub use value::{Map, Value, python_float_repr};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Loads a vars or inventory file as Ansible's data loader does: JSON first, then YAML.
+/// Loads a vars or inventory file as Ansible's data loader does: decrypted when it is
+/// vault-encrypted, then JSON first, then YAML.
 pub fn load_file(path: &Path) -> Result<Loaded, YamlError> {
-    let text = std::fs::read_to_string(path).map_err(|source| YamlError::Read {
+    let text = read_file(path)?;
+    let name: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+    load_text(&text, &name)
+}
+
+/// A data file's text as Ansible's loader reads it: decrypted with the run's vault secrets
+/// when it is vault-encrypted.
+pub fn read_file(path: &Path) -> Result<String, YamlError> {
+    let data = std::fs::read(path).map_err(|source| YamlError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let name: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-    load_text(&text, &name)
+    let data = crate::vault::decrypt_if_encrypted(data).map_err(|source| YamlError::Vault {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(data).map_err(|e| YamlError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
 }
 
 /// Loads text as JSON when it is JSON, otherwise as one YAML document.

@@ -118,7 +118,11 @@ pub fn json_dumps(
         Value::Float(f) => out.push_str(&json_float(*f)),
         Value::Str(s) | Value::Unsafe(s) | Value::Date(s) => json_str(s, o.ensure_ascii, out),
         Value::DateTime(s) => json_str(s, o.ensure_ascii, out),
-        Value::Vault(_) => return Err("vault decryption is not supported yet".into()),
+        Value::Vault(c) => {
+            let plain = crate::vault::decrypt_value(c)
+                .map_err(|e| format!("Attempt to use undecryptable variable: {e}"))?;
+            json_str(&plain, o.ensure_ascii, out)
+        }
         Value::Bytes(_) => return Err("Object of type bytes is not JSON serializable".into()),
         Value::Seq(items) => {
             if items.is_empty() {
