@@ -15,8 +15,10 @@
 //! | 5  | tests/modules_files.rs |
 //! | 6  | tests/language.rs |
 //! | 7  | tests/vault.rs |
-//! | 8  | tests/stack.rs |
-//! | 9  | (free) |
+//! | 8  | tests/stack.rs (Docker, registry, app) |
+//! | 9  | tests/lab.rs (its second lab) |
+//! | 10 | tests/stack_monitoring.rs (monitoring, k3s plans) |
+//! | 11-19 | (free) |
 //!
 //! The lab needs root, systemd-nspawn, debootstrap and apt-cacher-ng (`tests/setup` installs
 //! them). On a machine that lacks something, `Lab::up` fails saying what; `KILN_LAB=skip`
