@@ -28,6 +28,7 @@ mod user;
 mod virt;
 
 pub use probe::PROBE;
+pub(crate) use system::from_json;
 
 use crate::yaml::{Map, Value};
 use probe::Probe;

@@ -6,6 +6,8 @@ mod assert;
 mod command;
 mod copy;
 mod debug;
+mod docker_common;
+mod docker_container;
 mod fail;
 mod fetch;
 mod file;

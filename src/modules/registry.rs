@@ -10,6 +10,7 @@ static MODULES: &[&dyn Module] = &[
     &super::command::Command,
     &super::copy::Copy,
     &super::debug::Debug,
+    &super::docker_container::DockerContainer,
     &super::fail::Fail,
     &super::fetch::Fetch,
     &super::file::File,

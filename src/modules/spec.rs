@@ -12,6 +12,7 @@ pub enum Kind {
     Path,
     Bool,
     Int,
+    Float,
     /// A list; a comma-separated string becomes a list.
     List,
     Dict,
@@ -30,6 +31,17 @@ pub struct Opt {
     pub required: bool,
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
+    /// The type of each element of a list (Ansible's `elements`).
+    pub elements: Option<Kind>,
+    /// The options of a dict, or of each dict of a list (Ansible's `options`): checked and
+    /// defaulted like the module's own.
+    pub suboptions: &'static [Opt],
+    /// Ansible's `required_by`: when this option is set, these must be set too.
+    pub requires: &'static [&'static str],
+    /// Ansible's `required_if`: when this option has the value, these must be set.
+    pub required_if: &'static [(&'static str, &'static [&'static str])],
+    /// An option of the Ansible module that kiln refuses when it is set, saying why.
+    pub unsupported: Option<&'static str>,
 }
 
 impl Opt {
@@ -41,6 +53,11 @@ impl Opt {
             required: false,
             default: None,
             choices: &[],
+            elements: None,
+            suboptions: &[],
+            requires: &[],
+            required_if: &[],
+            unsupported: None,
         }
     }
 
@@ -61,6 +78,34 @@ impl Opt {
 
     pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
         self.choices = c;
+        self
+    }
+
+    pub const fn elements(mut self, k: Kind) -> Opt {
+        self.elements = Some(k);
+        self
+    }
+
+    pub const fn suboptions(mut self, o: &'static [Opt]) -> Opt {
+        self.suboptions = o;
+        self
+    }
+
+    pub const fn requires(mut self, r: &'static [&'static str]) -> Opt {
+        self.requires = r;
+        self
+    }
+
+    pub const fn required_if(
+        mut self,
+        r: &'static [(&'static str, &'static [&'static str])],
+    ) -> Opt {
+        self.required_if = r;
+        self
+    }
+
+    pub const fn unsupported(mut self, why: &'static str) -> Opt {
+        self.unsupported = Some(why);
         self
     }
 }
@@ -131,15 +176,15 @@ pub fn to_bool(v: &Value) -> Option<bool> {
     }
 }
 
-fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
+/// Converts `v` to `kind` as Ansible's argument validation does; `name` and `ctx` word errors.
+fn convert_kind(name: &str, kind: Kind, v: Value, ctx: &str) -> Result<Value, String> {
     let bad = |what: &str, v: &Value| {
         format!(
-            "argument `{}` is of type {} and we were unable to convert to {what}",
-            opt.name,
+            "argument `{name}` is of type {} and we were unable to convert to {what}{ctx}",
             v.type_name()
         )
     };
-    Ok(match opt.kind {
+    Ok(match kind {
         Kind::Raw | Kind::Mode => v,
         Kind::Str | Kind::Path => match v {
             Value::Str(_) | Value::Unsafe(_) => v,
@@ -152,6 +197,14 @@ fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
             Value::Float(f) if f.fract() == 0.0 => Value::Int(*f as i128),
             Value::Str(s) => Value::Int(s.trim().parse::<i128>().map_err(|_| bad("int", &v))?),
             _ => return Err(bad("int", &v)),
+        },
+        Kind::Float => match &v {
+            Value::Float(_) => v,
+            Value::Int(i) => Value::Float(*i as f64),
+            Value::Str(s) | Value::Unsafe(s) => {
+                Value::Float(s.trim().parse::<f64>().map_err(|_| bad("float", &v))?)
+            }
+            _ => return Err(bad("float", &v)),
         },
         Kind::List => match v {
             Value::Seq(_) => v,
@@ -173,78 +226,174 @@ fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
     })
 }
 
+/// An option's value: its type, then its elements' types and suboptions.
+fn convert(module: &str, opt: &Opt, v: Value, ctx: &str) -> Result<Value, String> {
+    let v = convert_kind(opt.name, opt.kind, v, ctx)?;
+    let inner = |item: Value| -> Result<Value, String> {
+        let item = match opt.elements {
+            Some(k) => {
+                convert_kind(opt.name, k, item, ctx).map_err(|e| format!("elements of {e}"))?
+            }
+            None => item,
+        };
+        match (&item, opt.suboptions.is_empty()) {
+            (Value::Map(m), false) => {
+                let sub = format!(" found in {}{ctx}", opt.name);
+                check(module, opt.suboptions, m, false, false, &sub, &[]).map(Value::Map)
+            }
+            _ => Ok(item),
+        }
+    };
+    match v {
+        Value::Seq(items) if opt.kind == Kind::List => Ok(Value::Seq(
+            items.into_iter().map(inner).collect::<Result<_, _>>()?,
+        )),
+        Value::Map(_) if opt.kind == Kind::Dict && !opt.suboptions.is_empty() => inner(v),
+        other => Ok(other),
+    }
+}
+
+/// Checks the keys of `raw` against `options` (a module's, or a dict option's suboptions,
+/// where `ctx` says which: ` found in networks`), converting values and filling defaults.
+fn check(
+    module: &str,
+    options: &[Opt],
+    raw: &Map,
+    open: bool,
+    free_form: bool,
+    ctx: &str,
+    exclusive: &[&[&str]],
+) -> Result<Map, String> {
+    let mut out = Map::new();
+    let mut unknown = Vec::new();
+    for (k, v) in raw {
+        let key = k.as_str().unwrap_or_default();
+        // Free-form text is taken as is, unless the spec describes it (`meta`'s choices).
+        if key == "_raw_params" && free_form && !options.iter().any(|o| o.name == "_raw_params") {
+            out.insert(Value::str("_raw_params"), v.clone());
+            continue;
+        }
+        let Some(opt) = options
+            .iter()
+            .find(|o| o.name == key || o.aliases.contains(&key))
+        else {
+            if open {
+                out.insert(k.clone(), v.clone());
+            } else {
+                unknown.push(key.to_string());
+            }
+            continue;
+        };
+        if out.contains_key(&Value::str(opt.name)) {
+            return Err(format!(
+                "`{key}` and another alias of `{}` are both set in {module}{ctx}",
+                opt.name
+            ));
+        }
+        let value = if v.is_null() {
+            Value::Null
+        } else {
+            convert(module, opt, v.clone(), ctx)?
+        };
+        if !opt.choices.is_empty() && !value.is_null() {
+            let text = crate::yaml::python_str(&value);
+            if !opt.choices.contains(&text.as_str()) {
+                return Err(format!(
+                    "value of `{}` must be one of: {}, got: {text}{ctx}",
+                    opt.name,
+                    opt.choices.join(", ")
+                ));
+            }
+        }
+        if let (Some(why), false) = (opt.unsupported, value.is_null()) {
+            return Err(format!(
+                "`{}`{ctx} is not supported by kiln's {module} yet: {why}",
+                opt.name
+            ));
+        }
+        out.insert(Value::str(opt.name), value);
+    }
+    if !unknown.is_empty() {
+        let mut names: Vec<&str> = options
+            .iter()
+            .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+            .collect();
+        names.sort();
+        return Err(format!(
+            "unsupported parameters for ({module}) module: {}{ctx}. Supported parameters include: {}",
+            unknown.join(", "),
+            names.join(", ")
+        ));
+    }
+    // Mutual exclusion is about what the task set, before defaults.
+    for group in exclusive {
+        let set: Vec<&str> = group.iter().copied().filter(|n| raw_has(&out, n)).collect();
+        if set.len() > 1 {
+            return Err(format!(
+                "parameters are mutually exclusive: {}{ctx}",
+                group.join("|")
+            ));
+        }
+    }
+    for opt in options {
+        let key = Value::str(opt.name);
+        if out.get(&key).is_none_or(Value::is_null) {
+            if opt.required {
+                return Err(format!("missing required arguments: {}{ctx}", opt.name));
+            }
+            if let Some(d) = opt.default {
+                out.insert(key, convert(module, opt, Value::str(d), ctx)?);
+            }
+        }
+    }
+    for opt in options {
+        let Some(value) = out.get(&Value::str(opt.name)).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let missing: Vec<&str> = opt
+            .requires
+            .iter()
+            .copied()
+            .filter(|n| !raw_has(&out, n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "missing parameter(s) required by '{}': {}{ctx}",
+                opt.name,
+                missing.join(", ")
+            ));
+        }
+        let text = crate::yaml::python_str(value);
+        for (when, needed) in opt.required_if {
+            let missing: Vec<&str> = needed
+                .iter()
+                .copied()
+                .filter(|n| !raw_has(&out, n))
+                .collect();
+            if *when == text && !missing.is_empty() {
+                return Err(format!(
+                    "{} is {text} but all of the following are missing: {}{ctx}",
+                    opt.name,
+                    missing.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl ArgSpec {
     /// Checks and converts `raw` against the spec. `module` names the module in messages.
     pub fn validate(&self, module: &str, raw: &Map) -> Result<Args, String> {
-        let mut out = Map::new();
-        let mut unknown = Vec::new();
-        for (k, v) in raw {
-            let key = k.as_str().unwrap_or_default();
-            // Free-form text is taken as is, unless the spec describes it (`meta`'s choices).
-            if key == "_raw_params"
-                && self.free_form
-                && !self.options.iter().any(|o| o.name == "_raw_params")
-            {
-                out.insert(Value::str("_raw_params"), v.clone());
-                continue;
-            }
-            let Some(opt) = self
-                .options
-                .iter()
-                .find(|o| o.name == key || o.aliases.contains(&key))
-            else {
-                if self.open {
-                    out.insert(k.clone(), v.clone());
-                } else {
-                    unknown.push(key.to_string());
-                }
-                continue;
-            };
-            if out.contains_key(&Value::str(opt.name)) {
-                return Err(format!(
-                    "`{key}` and another alias of `{}` are both set in {module}",
-                    opt.name
-                ));
-            }
-            let value = if v.is_null() {
-                Value::Null
-            } else {
-                convert(opt, v.clone())?
-            };
-            if !opt.choices.is_empty() && !value.is_null() {
-                let text = crate::yaml::python_str(&value);
-                if !opt.choices.contains(&text.as_str()) {
-                    return Err(format!(
-                        "value of `{}` must be one of: {}, got: {text}",
-                        opt.name,
-                        opt.choices.join(", ")
-                    ));
-                }
-            }
-            out.insert(Value::str(opt.name), value);
-        }
-        if !unknown.is_empty() {
-            let mut names: Vec<&str> = self
-                .options
-                .iter()
-                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
-                .collect();
-            names.sort();
-            return Err(format!(
-                "unsupported parameters for ({module}) module: {}. Supported parameters include: {}",
-                unknown.join(", "),
-                names.join(", ")
-            ));
-        }
-        for group in self.mutually_exclusive {
-            let set: Vec<&str> = group.iter().copied().filter(|n| raw_has(&out, n)).collect();
-            if set.len() > 1 {
-                return Err(format!(
-                    "parameters are mutually exclusive: {}",
-                    group.join("|")
-                ));
-            }
-        }
+        let out = check(
+            module,
+            self.options,
+            raw,
+            self.open,
+            self.free_form,
+            "",
+            self.mutually_exclusive,
+        )?;
         for group in self.required_one_of {
             if !group.iter().any(|n| raw_has(&out, n)) {
                 return Err(format!(
@@ -253,21 +402,97 @@ impl ArgSpec {
                 ));
             }
         }
-        for opt in self.options {
-            let key = Value::str(opt.name);
-            if out.get(&key).is_none_or(Value::is_null) {
-                if opt.required {
-                    return Err(format!("missing required arguments: {}", opt.name));
-                }
-                if let Some(d) = opt.default {
-                    out.insert(key, convert(opt, Value::str(d))?);
-                }
-            }
-        }
         Ok(Args(out))
     }
 }
 
 fn raw_has(m: &Map, name: &str) -> bool {
     m.get(&Value::str(name)).is_some_and(|v| !v.is_null())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(yaml: &str) -> Map {
+        let name: std::sync::Arc<str> = std::sync::Arc::from("t");
+        let loaded = crate::yaml::load_text(yaml, &name).expect("yaml");
+        match loaded.node.map(|n| n.to_value()) {
+            Some(Value::Map(m)) => m,
+            other => panic!("not a mapping: {other:?}"),
+        }
+    }
+
+    static NET: [Opt; 2] = [
+        Opt::new("name", Kind::Str).required(),
+        Opt::new("aliases", Kind::List).elements(Kind::Str),
+    ];
+    static SPEC: ArgSpec = ArgSpec::new(&[
+        Opt::new("networks", Kind::List)
+            .elements(Kind::Dict)
+            .suboptions(&NET),
+        Opt::new("ports", Kind::List).elements(Kind::Str),
+        Opt::new("state", Kind::Str)
+            .default("started")
+            .required_if(&[("present", &["image"])]),
+        Opt::new("image", Kind::Str),
+        Opt::new("restart_retries", Kind::Int).requires(&["restart_policy"]),
+        Opt::new("restart_policy", Kind::Str),
+        Opt::new("cpus", Kind::Float),
+        Opt::new("links", Kind::List).unsupported("the docker CLI has no such flag"),
+    ]);
+
+    #[test]
+    fn suboptions_and_elements() {
+        let a = SPEC
+            .validate(
+                "m",
+                &map("networks: [{name: a, aliases: [1, x]}]\nports: [80, '81:81']"),
+            )
+            .expect("valid");
+        let nets = a.list("networks");
+        let Value::Map(n) = &nets[0] else { panic!() };
+        assert_eq!(
+            n.get(&Value::str("aliases")),
+            Some(&Value::Seq(vec![Value::str("1"), Value::str("x")]))
+        );
+        assert_eq!(a.list("ports"), vec![Value::str("80"), Value::str("81:81")]);
+        let e = SPEC
+            .validate("m", &map("networks: [{aliases: [x]}]"))
+            .unwrap_err();
+        assert_eq!(e, "missing required arguments: name found in networks");
+        let e = SPEC
+            .validate("m", &map("networks: [{name: a, foo: 1}]"))
+            .unwrap_err();
+        assert!(
+            e.starts_with("unsupported parameters for (m) module: foo found in networks."),
+            "{e}"
+        );
+        let e = SPEC.validate("m", &map("networks: [3]")).unwrap_err();
+        assert!(e.contains("unable to convert to dict"), "{e}");
+    }
+
+    #[test]
+    fn conditional_requirements() {
+        let e = SPEC.validate("m", &map("state: present")).unwrap_err();
+        assert_eq!(
+            e,
+            "state is present but all of the following are missing: image"
+        );
+        assert!(SPEC.validate("m", &map("state: present\nimage: x")).is_ok());
+        // The default does not trigger the rule for another value.
+        assert!(SPEC.validate("m", &map("{}")).is_ok());
+        let e = SPEC.validate("m", &map("restart_retries: 3")).unwrap_err();
+        assert_eq!(
+            e,
+            "missing parameter(s) required by 'restart_retries': restart_policy"
+        );
+        let a = SPEC.validate("m", &map("cpus: '1.5'")).expect("float");
+        assert_eq!(a.get("cpus"), Some(&Value::Float(1.5)));
+        let e = SPEC.validate("m", &map("links: [a]")).unwrap_err();
+        assert_eq!(
+            e,
+            "`links` is not supported by kiln's m yet: the docker CLI has no such flag"
+        );
+    }
 }

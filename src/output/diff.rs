@@ -8,7 +8,19 @@ pub fn unified(before: &str, after: &str, before_header: &str, after_header: &st
     let a: Vec<&str> = before.split_inclusive('\n').collect();
     let b: Vec<&str> = after.split_inclusive('\n').collect();
     let ops = lcs_ops(&a, &b);
-    let mut out = format!("--- before: {before_header}\n+++ after: {after_header}\n");
+    // Without a header (dict diffs of docker modules) Ansible prints the bare words.
+    let head = |word: &str, h: &str| {
+        if h.is_empty() {
+            word.to_string()
+        } else {
+            format!("{word}: {h}")
+        }
+    };
+    let mut out = format!(
+        "--- {}\n+++ {}\n",
+        head("before", before_header),
+        head("after", after_header)
+    );
     // Group operations into hunks with 3 lines of context.
     let ctx = 3;
     let mut i = 0;
