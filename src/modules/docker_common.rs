@@ -12,37 +12,48 @@ use serde_json::Value as J;
 pub const COLLECTIONS: &[&str] = &["community.docker"];
 
 /// community.docker's options for reaching the daemon, as the CLI takes them.
-const API_OPTS: [Opt; 12] = [
+const API_OPTS: [Opt; 13] = [
     Opt::new("docker_host", Kind::Str).aliases(&["docker_url"]),
     Opt::new("tls_hostname", Kind::Str)
         .unsupported("the docker CLI checks the daemon's certificate against `docker_host`"),
     Opt::new("api_version", Kind::Str)
         .aliases(&["docker_api_version"])
         .default("auto"),
-    Opt::new("timeout", Kind::Int).default("60"),
     Opt::new("ca_path", Kind::Path).aliases(&["ca_cert", "tls_ca_cert", "cacert_path"]),
     Opt::new("client_cert", Kind::Path).aliases(&["tls_client_cert", "cert_path"]),
     Opt::new("client_key", Kind::Path).aliases(&["tls_client_key", "key_path"]),
     Opt::new("tls", Kind::Bool).default("false"),
-    Opt::new("use_ssh_client", Kind::Bool).default("false"),
     Opt::new("validate_certs", Kind::Bool)
         .aliases(&["tls_verify"])
         .default("false"),
+    // The modules community.docker runs through its API client.
+    Opt::new("timeout", Kind::Int).default("60"),
+    Opt::new("use_ssh_client", Kind::Bool).default("false"),
     Opt::new("debug", Kind::Bool).default("false"),
+    // The modules it runs through the docker CLI (compose).
     Opt::new("docker_cli", Kind::Path),
+    Opt::new("cli_context", Kind::Str),
 ];
 
-/// A module's spec: its own options, then the connection options every docker module takes.
+/// Which of `API_OPTS` a module takes: the API client's or the CLI's.
+fn takes(name: &str, cli: bool) -> bool {
+    match name {
+        "timeout" | "use_ssh_client" | "debug" => !cli,
+        "docker_cli" | "cli_context" => cli,
+        _ => true,
+    }
+}
+
+/// A module's spec: its own options, then the connection options (`cli`: the set
+/// community.docker's CLI-based modules take).
 pub fn spec(
     own: &[Opt],
+    cli: bool,
     mutually_exclusive: &'static [&'static [&'static str]],
     required_one_of: &'static [&'static [&'static str]],
 ) -> ArgSpec {
     let mut options: Vec<Opt> = own.to_vec();
-    options.extend(API_OPTS.iter().copied().filter(|o| {
-        // Only the CLI-based modules (compose) have `docker_cli` in community.docker.
-        o.name != "docker_cli" || own.iter().any(|x| x.name == "cli_context")
-    }));
+    options.extend(API_OPTS.iter().copied().filter(|o| takes(o.name, cli)));
     ArgSpec {
         options: Vec::leak(options),
         mutually_exclusive,

@@ -227,7 +227,7 @@ static OPTS: LazyLock<Vec<Opt>> = LazyLock::new(|| {
     ]
 });
 
-static SPEC: LazyLock<ArgSpec> = LazyLock::new(|| dc::spec(&OPTS, &[], &[]));
+static SPEC: LazyLock<ArgSpec> = LazyLock::new(|| dc::spec(&OPTS, false, &[], &[]));
 
 #[async_trait]
 impl Module for DockerContainer {
