@@ -628,7 +628,7 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, String> {
     } else {
         let src = args.str("project_src").unwrap_or_default();
         probe.push_str(&format!(
-            "{}cd {} 2>/dev/null && pwd -P\n",
+            "{}cd {} 2>/dev/null && pwd\n",
             dc::section("src"),
             quote::quote(&src)
         ));

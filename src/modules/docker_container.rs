@@ -1263,14 +1263,7 @@ impl Wanted {
         }
         for name in ["detach", "interactive"] {
             if let Some(Value::Bool(b)) = param(name) {
-                w.values.insert(
-                    if name == "detach" {
-                        "detach"
-                    } else {
-                        "interactive"
-                    },
-                    J::Bool(b),
-                );
+                w.values.insert(name, J::Bool(b));
             }
         }
         let interactive = w.values.get("interactive") == Some(&J::Bool(true));
@@ -3102,7 +3095,7 @@ impl<'a, 'b> Run<'a, 'b> {
         }
         s.push_str(&dc::section("final"));
         s.push_str(&format!(
-            "{} 2>/dev/null\n",
+            "{} 2>/dev/null || true\n",
             d.cmd(["container", "inspect", &self.name])
         ));
         let out = try_conn_r(self.cx.sh(s).await)?;

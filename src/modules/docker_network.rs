@@ -346,7 +346,7 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, String> {
         }
         s.push_str(&dc::section("final"));
         s.push_str(&format!(
-            "{} 2>/dev/null\n",
+            "{} 2>/dev/null || true\n",
             docker.cmd(["network", "inspect", &name])
         ));
         let out = docker_sh(cx, &docker, &s).await?;

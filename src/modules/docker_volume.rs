@@ -165,7 +165,7 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, String> {
             s.push_str(&format!("{step} >/dev/null || exit 3\n"));
         }
         s.push_str(&dc::section("final"));
-        s.push_str(&format!("{inspect} 2>/dev/null\n"));
+        s.push_str(&format!("{inspect} 2>/dev/null || true\n"));
         let out = docker_sh(cx, &docker, &s).await?;
         if out.rc != 0 {
             return Err(out.stderr_text().trim().to_string());
