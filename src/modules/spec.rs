@@ -32,13 +32,17 @@ pub struct Opt {
     pub required: bool,
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
-    /// Ansible's `required_if` for this option: when it has the value (written as in YAML,
-    /// converted like the option's own values), all of the listed options must be set.
-    pub required_if: &'static [(&'static str, &'static [&'static str])],
+    /// The type of each element of a list (Ansible's `elements`).
+    pub elements: Option<Kind>,
+    /// The options of a dict, or of each dict of a list (Ansible's `options`): checked and
+    /// defaulted like the module's own.
+    pub suboptions: &'static [Opt],
     /// Ansible's `required_by`: when this option is set, these must be set too.
     pub requires: &'static [&'static str],
-    /// For a list: the kind each element is converted to (Ansible's `elements`).
-    pub elements: Option<Kind>,
+    /// Ansible's `required_if`: when this option has the value, these must be set.
+    pub required_if: &'static [(&'static str, &'static [&'static str])],
+    /// An option of the Ansible module that kiln refuses when it is set, saying why.
+    pub unsupported: Option<&'static str>,
 }
 
 impl Opt {
@@ -50,9 +54,11 @@ impl Opt {
             required: false,
             default: None,
             choices: &[],
-            required_if: &[],
-            requires: &[],
             elements: None,
+            suboptions: &[],
+            requires: &[],
+            required_if: &[],
+            unsupported: None,
         }
     }
 
@@ -76,22 +82,31 @@ impl Opt {
         self
     }
 
+    pub const fn elements(mut self, k: Kind) -> Opt {
+        self.elements = Some(k);
+        self
+    }
+
+    pub const fn suboptions(mut self, o: &'static [Opt]) -> Opt {
+        self.suboptions = o;
+        self
+    }
+
+    pub const fn requires(mut self, r: &'static [&'static str]) -> Opt {
+        self.requires = r;
+        self
+    }
+
     pub const fn required_if(
         mut self,
-        rules: &'static [(&'static str, &'static [&'static str])],
+        r: &'static [(&'static str, &'static [&'static str])],
     ) -> Opt {
-        self.required_if = rules;
+        self.required_if = r;
         self
     }
 
-    pub const fn requires(mut self, others: &'static [&'static str]) -> Opt {
-        self.requires = others;
-        self
-    }
-
-    /// A list whose elements are converted to `kind`.
-    pub const fn elements(mut self, kind: Kind) -> Opt {
-        self.elements = Some(kind);
+    pub const fn unsupported(mut self, why: &'static str) -> Opt {
+        self.unsupported = Some(why);
         self
     }
 }
@@ -162,50 +177,15 @@ pub fn to_bool(v: &Value) -> Option<bool> {
     }
 }
 
-fn convert(opt: &Opt, v: Value) -> Result<Value, String> {
-    let v = convert_one(opt, v)?;
-    let (Some(kind), Value::Seq(items)) = (opt.elements, &v) else {
-        return Ok(v);
-    };
-    let element = Opt::new(opt.name, kind);
-    items
-        .iter()
-        .map(|item| {
-            convert_one(&element, item.clone()).map_err(|_| {
-                format!(
-                    "elements of `{}` must be of type {}, got {}",
-                    opt.name,
-                    kind_name(kind),
-                    item.type_name()
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Seq)
-}
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Str => "str",
-        Kind::Path => "path",
-        Kind::Bool => "bool",
-        Kind::Int => "int",
-        Kind::Float => "float",
-        Kind::List => "list",
-        Kind::Dict => "dict",
-        Kind::Mode | Kind::Raw => "raw",
-    }
-}
-
-fn convert_one(opt: &Opt, v: Value) -> Result<Value, String> {
+/// Converts `v` to `kind` as Ansible's argument validation does; `name` and `ctx` word errors.
+fn convert_kind(name: &str, kind: Kind, v: Value, ctx: &str) -> Result<Value, String> {
     let bad = |what: &str, v: &Value| {
         format!(
-            "argument `{}` is of type {} and we were unable to convert to {what}",
-            opt.name,
+            "argument `{name}` is of type {} and we were unable to convert to {what}{ctx}",
             v.type_name()
         )
     };
-    Ok(match opt.kind {
+    Ok(match kind {
         Kind::Raw | Kind::Mode => v,
         Kind::Str | Kind::Path => match v {
             Value::Str(_) | Value::Unsafe(_) => v,
@@ -247,78 +227,203 @@ fn convert_one(opt: &Opt, v: Value) -> Result<Value, String> {
     })
 }
 
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Str => "str",
+        Kind::Path => "path",
+        Kind::Bool => "bool",
+        Kind::Int => "int",
+        Kind::Float => "float",
+        Kind::List => "list",
+        Kind::Dict => "dict",
+        Kind::Mode | Kind::Raw => "raw",
+    }
+}
+
+/// An option's value: its type, then its elements' types and suboptions.
+fn convert(module: &str, opt: &Opt, v: Value, ctx: &str) -> Result<Value, String> {
+    let v = convert_kind(opt.name, opt.kind, v, ctx)?;
+    let inner = |item: Value| -> Result<Value, String> {
+        let item = match opt.elements {
+            Some(k) => {
+                let got = item.type_name();
+                convert_kind(opt.name, k, item, ctx).map_err(|_| {
+                    format!(
+                        "elements of `{}` must be of type {}, got {got}{ctx}",
+                        opt.name,
+                        kind_name(k)
+                    )
+                })?
+            }
+            None => item,
+        };
+        match (&item, opt.suboptions.is_empty()) {
+            (Value::Map(m), false) => {
+                let sub = format!(" found in {}{ctx}", opt.name);
+                check(module, opt.suboptions, m, false, false, &sub, &[]).map(Value::Map)
+            }
+            _ => Ok(item),
+        }
+    };
+    match v {
+        Value::Seq(items) if opt.kind == Kind::List => Ok(Value::Seq(
+            items.into_iter().map(inner).collect::<Result<_, _>>()?,
+        )),
+        Value::Map(_) if opt.kind == Kind::Dict && !opt.suboptions.is_empty() => inner(v),
+        other => Ok(other),
+    }
+}
+
+/// Checks the keys of `raw` against `options` (a module's, or a dict option's suboptions,
+/// where `ctx` says which: ` found in networks`), converting values and filling defaults.
+fn check(
+    module: &str,
+    options: &[Opt],
+    raw: &Map,
+    open: bool,
+    free_form: bool,
+    ctx: &str,
+    exclusive: &[&[&str]],
+) -> Result<Map, String> {
+    let mut out = Map::new();
+    let mut unknown = Vec::new();
+    for (k, v) in raw {
+        let key = k.as_str().unwrap_or_default();
+        // Free-form text is taken as is, unless the spec describes it (`meta`'s choices).
+        if key == "_raw_params" && free_form && !options.iter().any(|o| o.name == "_raw_params") {
+            out.insert(Value::str("_raw_params"), v.clone());
+            continue;
+        }
+        let Some(opt) = options
+            .iter()
+            .find(|o| o.name == key || o.aliases.contains(&key))
+        else {
+            if open {
+                out.insert(k.clone(), v.clone());
+            } else {
+                unknown.push(key.to_string());
+            }
+            continue;
+        };
+        if out.contains_key(&Value::str(opt.name)) {
+            return Err(format!(
+                "`{key}` and another alias of `{}` are both set in {module}{ctx}",
+                opt.name
+            ));
+        }
+        let value = if v.is_null() {
+            Value::Null
+        } else {
+            convert(module, opt, v.clone(), ctx)?
+        };
+        if !opt.choices.is_empty() && !value.is_null() {
+            let text = crate::yaml::python_str(&value);
+            if !opt.choices.contains(&text.as_str()) {
+                return Err(format!(
+                    "value of `{}` must be one of: {}, got: {text}{ctx}",
+                    opt.name,
+                    opt.choices.join(", ")
+                ));
+            }
+        }
+        if let (Some(why), false) = (opt.unsupported, value.is_null()) {
+            return Err(format!(
+                "`{}`{ctx} is not supported by kiln's {module} yet: {why}",
+                opt.name
+            ));
+        }
+        out.insert(Value::str(opt.name), value);
+    }
+    if !unknown.is_empty() {
+        let mut names: Vec<&str> = options
+            .iter()
+            .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+            .collect();
+        names.sort();
+        return Err(format!(
+            "unsupported parameters for ({module}) module: {}{ctx}. Supported parameters include: {}",
+            unknown.join(", "),
+            names.join(", ")
+        ));
+    }
+    // Mutual exclusion is about what the task set, before defaults.
+    for group in exclusive {
+        let set: Vec<&str> = group.iter().copied().filter(|n| raw_has(&out, n)).collect();
+        if set.len() > 1 {
+            return Err(format!(
+                "parameters are mutually exclusive: {}{ctx}",
+                group.join("|")
+            ));
+        }
+    }
+    for opt in options {
+        let key = Value::str(opt.name);
+        if out.get(&key).is_none_or(Value::is_null) {
+            if opt.required {
+                return Err(format!("missing required arguments: {}{ctx}", opt.name));
+            }
+            if let Some(d) = opt.default {
+                out.insert(key, convert(module, opt, Value::str(d), ctx)?);
+            }
+        }
+    }
+    for opt in options {
+        let Some(value) = out.get(&Value::str(opt.name)).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let missing: Vec<&str> = opt
+            .requires
+            .iter()
+            .copied()
+            .filter(|n| !raw_has(&out, n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "missing parameter(s) required by '{}': {}{ctx}",
+                opt.name,
+                missing.join(", ")
+            ));
+        }
+        for (when, needed) in opt.required_if {
+            // The rule's value is written as in YAML and converted like the option's own
+            // values, so `("true", ...)` matches `yes` on a bool option.
+            if convert_kind(opt.name, opt.kind, Value::str(*when), ctx)
+                .ok()
+                .as_ref()
+                != Some(value)
+            {
+                continue;
+            }
+            let missing: Vec<&str> = needed
+                .iter()
+                .copied()
+                .filter(|n| !raw_has(&out, n))
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "{} is {} but all of the following are missing: {}{ctx}",
+                    opt.name,
+                    crate::yaml::python_str(value),
+                    missing.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl ArgSpec {
     /// Checks and converts `raw` against the spec. `module` names the module in messages.
     pub fn validate(&self, module: &str, raw: &Map) -> Result<Args, String> {
-        let mut out = Map::new();
-        let mut unknown = Vec::new();
-        for (k, v) in raw {
-            let key = k.as_str().unwrap_or_default();
-            // Free-form text is taken as is, unless the spec describes it (`meta`'s choices).
-            if key == "_raw_params"
-                && self.free_form
-                && !self.options.iter().any(|o| o.name == "_raw_params")
-            {
-                out.insert(Value::str("_raw_params"), v.clone());
-                continue;
-            }
-            let Some(opt) = self
-                .options
-                .iter()
-                .find(|o| o.name == key || o.aliases.contains(&key))
-            else {
-                if self.open {
-                    out.insert(k.clone(), v.clone());
-                } else {
-                    unknown.push(key.to_string());
-                }
-                continue;
-            };
-            if out.contains_key(&Value::str(opt.name)) {
-                return Err(format!(
-                    "`{key}` and another alias of `{}` are both set in {module}",
-                    opt.name
-                ));
-            }
-            let value = if v.is_null() {
-                Value::Null
-            } else {
-                convert(opt, v.clone())?
-            };
-            if !opt.choices.is_empty() && !value.is_null() {
-                let text = crate::yaml::python_str(&value);
-                if !opt.choices.contains(&text.as_str()) {
-                    return Err(format!(
-                        "value of `{}` must be one of: {}, got: {text}",
-                        opt.name,
-                        opt.choices.join(", ")
-                    ));
-                }
-            }
-            out.insert(Value::str(opt.name), value);
-        }
-        if !unknown.is_empty() {
-            let mut names: Vec<&str> = self
-                .options
-                .iter()
-                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
-                .collect();
-            names.sort();
-            return Err(format!(
-                "unsupported parameters for ({module}) module: {}. Supported parameters include: {}",
-                unknown.join(", "),
-                names.join(", ")
-            ));
-        }
-        for group in self.mutually_exclusive {
-            let set: Vec<&str> = group.iter().copied().filter(|n| raw_has(&out, n)).collect();
-            if set.len() > 1 {
-                return Err(format!(
-                    "parameters are mutually exclusive: {}",
-                    group.join("|")
-                ));
-            }
-        }
+        let out = check(
+            module,
+            self.options,
+            raw,
+            self.open,
+            self.free_form,
+            "",
+            self.mutually_exclusive,
+        )?;
         for group in self.required_one_of {
             if !group.iter().any(|n| raw_has(&out, n)) {
                 return Err(format!(
@@ -327,63 +432,8 @@ impl ArgSpec {
                 ));
             }
         }
-        for opt in self.options {
-            let key = Value::str(opt.name);
-            if out.get(&key).is_none_or(Value::is_null) {
-                if opt.required {
-                    return Err(format!("missing required arguments: {}", opt.name));
-                }
-                if let Some(d) = opt.default {
-                    out.insert(key, convert(opt, Value::str(d))?);
-                }
-            }
-        }
-        check_required_by(self.options, &out)?;
-        for opt in self.options {
-            for (when, needed) in opt.required_if {
-                let Some(value) = out.get(&Value::str(opt.name)).filter(|v| !v.is_null()) else {
-                    continue;
-                };
-                if convert(opt, Value::str(*when)).ok().as_ref() != Some(value) {
-                    continue;
-                }
-                let missing: Vec<&str> = needed
-                    .iter()
-                    .copied()
-                    .filter(|n| !raw_has(&out, n))
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(format!(
-                        "{} is {} but all of the following are missing: {}",
-                        opt.name,
-                        crate::yaml::python_str(value),
-                        missing.join(", ")
-                    ));
-                }
-            }
-        }
         Ok(Args(out))
     }
-}
-
-/// `required_by`, with Ansible's message.
-fn check_required_by(options: &[Opt], out: &Map) -> Result<(), String> {
-    for opt in options.iter().filter(|o| raw_has(out, o.name)) {
-        let missing: Vec<&str> = opt
-            .requires
-            .iter()
-            .copied()
-            .filter(|n| !raw_has(out, n))
-            .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "missing parameter(s) required by '{}': {}",
-                opt.name,
-                missing.join(", ")
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn raw_has(m: &Map, name: &str) -> bool {
@@ -394,6 +444,88 @@ fn raw_has(m: &Map, name: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn map(yaml: &str) -> Map {
+        let name: std::sync::Arc<str> = std::sync::Arc::from("t");
+        let loaded = crate::yaml::load_text(yaml, &name).expect("yaml");
+        match loaded.node.map(|n| n.to_value()) {
+            Some(Value::Map(m)) => m,
+            other => panic!("not a mapping: {other:?}"),
+        }
+    }
+
+    static NET: [Opt; 2] = [
+        Opt::new("name", Kind::Str).required(),
+        Opt::new("aliases", Kind::List).elements(Kind::Str),
+    ];
+    static SPEC: ArgSpec = ArgSpec::new(&[
+        Opt::new("networks", Kind::List)
+            .elements(Kind::Dict)
+            .suboptions(&NET),
+        Opt::new("ports", Kind::List).elements(Kind::Str),
+        Opt::new("state", Kind::Str)
+            .default("started")
+            .required_if(&[("present", &["image"])]),
+        Opt::new("image", Kind::Str),
+        Opt::new("restart_retries", Kind::Int).requires(&["restart_policy"]),
+        Opt::new("restart_policy", Kind::Str),
+        Opt::new("cpus", Kind::Float),
+        Opt::new("links", Kind::List).unsupported("the docker CLI has no such flag"),
+    ]);
+
+    #[test]
+    fn suboptions_and_elements() {
+        let a = SPEC
+            .validate(
+                "m",
+                &map("networks: [{name: a, aliases: [1, x]}]\nports: [80, '81:81']"),
+            )
+            .expect("valid");
+        let nets = a.list("networks");
+        let Value::Map(n) = &nets[0] else { panic!() };
+        assert_eq!(
+            n.get(&Value::str("aliases")),
+            Some(&Value::Seq(vec![Value::str("1"), Value::str("x")]))
+        );
+        assert_eq!(a.list("ports"), vec![Value::str("80"), Value::str("81:81")]);
+        let e = SPEC
+            .validate("m", &map("networks: [{aliases: [x]}]"))
+            .unwrap_err();
+        assert_eq!(e, "missing required arguments: name found in networks");
+        let e = SPEC
+            .validate("m", &map("networks: [{name: a, foo: 1}]"))
+            .unwrap_err();
+        assert!(
+            e.starts_with("unsupported parameters for (m) module: foo found in networks."),
+            "{e}"
+        );
+        let e = SPEC.validate("m", &map("networks: [3]")).unwrap_err();
+        assert!(e.contains("must be of type dict, got int"), "{e}");
+    }
+
+    #[test]
+    fn conditional_requirements() {
+        let e = SPEC.validate("m", &map("state: present")).unwrap_err();
+        assert_eq!(
+            e,
+            "state is present but all of the following are missing: image"
+        );
+        assert!(SPEC.validate("m", &map("state: present\nimage: x")).is_ok());
+        // The default does not trigger the rule for another value.
+        assert!(SPEC.validate("m", &map("{}")).is_ok());
+        let e = SPEC.validate("m", &map("restart_retries: 3")).unwrap_err();
+        assert_eq!(
+            e,
+            "missing parameter(s) required by 'restart_retries': restart_policy"
+        );
+        let a = SPEC.validate("m", &map("cpus: '1.5'")).expect("float");
+        assert_eq!(a.get("cpus"), Some(&Value::Float(1.5)));
+        let e = SPEC.validate("m", &map("links: [a]")).unwrap_err();
+        assert_eq!(
+            e,
+            "`links` is not supported by kiln's m yet: the docker CLI has no such flag"
+        );
+    }
+
     fn args(pairs: &[(&str, Value)]) -> Map {
         pairs
             .iter()
@@ -401,7 +533,7 @@ mod tests {
             .collect()
     }
 
-    static SPEC: ArgSpec = ArgSpec::new(&[
+    static GROUP: ArgSpec = ArgSpec::new(&[
         Opt::new("gid", Kind::Int),
         Opt::new("non_unique", Kind::Bool)
             .default("false")
@@ -411,35 +543,37 @@ mod tests {
 
     #[test]
     fn required_if_applies_to_the_converted_value() {
-        let e = SPEC
+        let e = GROUP
             .validate("group", &args(&[("non_unique", Value::str("yes"))]))
             .unwrap_err();
         assert_eq!(
             e,
             "non_unique is True but all of the following are missing: gid"
         );
-        assert!(SPEC.validate("group", &args(&[])).is_ok());
+        assert!(GROUP.validate("group", &args(&[])).is_ok());
         assert!(
-            SPEC.validate(
-                "group",
-                &args(&[("non_unique", Value::Bool(true)), ("gid", Value::Int(5))])
-            )
-            .is_ok()
+            GROUP
+                .validate(
+                    "group",
+                    &args(&[("non_unique", Value::Bool(true)), ("gid", Value::Int(5))])
+                )
+                .is_ok()
         );
     }
 
     #[test]
     fn floats() {
-        let a = SPEC
+        let a = GROUP
             .validate("user", &args(&[("expires", Value::Int(-1))]))
             .unwrap();
         assert_eq!(a.get("expires"), Some(&Value::Float(-1.0)));
-        let a = SPEC
+        let a = GROUP
             .validate("user", &args(&[("expires", Value::str("1.5"))]))
             .unwrap();
         assert_eq!(a.get("expires"), Some(&Value::Float(1.5)));
         assert!(
-            SPEC.validate("user", &args(&[("expires", Value::str("soon"))]))
+            GROUP
+                .validate("user", &args(&[("expires", Value::str("soon"))]))
                 .unwrap_err()
                 .contains("unable to convert to float")
         );

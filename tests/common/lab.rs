@@ -151,8 +151,19 @@ impl Lab {
     /// `ansible-playbook PLAYBOOK -i <the lab's inventory> EXTRA...` (the oracle; the lab
     /// hosts have python3 for it).
     pub fn ansible_run(&self, playbook: &Path, extra: &[&str]) -> Output {
+        self.ansible_run_env(playbook, extra, &[])
+    }
+
+    /// As `ansible_run`, with more environment (`ANSIBLE_COLLECTIONS_PATH`, ...).
+    pub fn ansible_run_env(
+        &self,
+        playbook: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Output {
         let python = oracle_python();
         Command::new(python.with_file_name("ansible-playbook"))
+            .envs(env.iter().copied())
             .arg(playbook)
             .arg("-i")
             .arg(&self.inventory)
