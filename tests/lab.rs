@@ -32,13 +32,37 @@ fn three_debian_hosts_with_systemd() {
     let run_kiln = |playbook: &str, extra: &[&str]| lab.kiln_run(&site(playbook), extra);
 
     let first = changed_per_host(&run_kiln("site.yml", &[]));
-    // conf, unit, enable+start, file, and the handler's restart.
+    // package, group, user, conf, unit, enable+start, file, and the handler's restart.
     assert_eq!(
         first,
-        HOSTS.map(|h| (h.to_string(), 5)).to_vec(),
+        HOSTS.map(|h| (h.to_string(), 8)).to_vec(),
         "first run"
     );
     for h in HOSTS {
+        assert_eq!(
+            on_host(h, "dpkg-query -W -f '${db:Status-Abbrev}' hello"),
+            "ii",
+            "{h}: hello installed"
+        );
+        assert_eq!(on_host(h, "hello"), "Hello, world!", "{h}");
+        let user = on_host(h, "getent passwd kiln-echo");
+        let fields: Vec<&str> = user.split(':').collect();
+        assert_eq!(
+            (fields.get(5), fields.get(6)),
+            (Some(&"/var/lib/kiln-echo"), Some(&"/usr/sbin/nologin")),
+            "{h}: {user}"
+        );
+        let group = on_host(h, "getent group kiln-echo");
+        let gid = group.split(':').nth(2).unwrap_or_default().to_string();
+        assert_eq!(fields.get(3), Some(&gid.as_str()), "{h}: the user's group");
+        assert!(
+            gid.parse::<u32>().is_ok_and(|g| g < 1000),
+            "{h}: a system group: {group}"
+        );
+        assert!(
+            !root_of(h).join("var/lib/kiln-echo").exists(),
+            "{h}: no home made"
+        );
         let conf = std::fs::read_to_string(root_of(h).join("etc/kiln-echo.conf")).expect("conf");
         assert_eq!(
             conf,
@@ -103,6 +127,33 @@ fn three_debian_hosts_with_systemd() {
         assert_ne!(now, "0", "{h}: the service runs");
     }
 
+    // The package removed: check mode predicts it and leaves it installed.
+    let absent = ["-e", "greeting=bonjour", "-e", "hello_state=absent"];
+    let check = changed_per_host(&run_kiln("site.yml", &[&["-C"][..], &absent].concat()));
+    assert_eq!(
+        check,
+        HOSTS.map(|h| (h.to_string(), 1)).to_vec(),
+        "-C absent"
+    );
+    for h in HOSTS {
+        assert_eq!(
+            on_host(h, "dpkg-query -W -f '${db:Status-Abbrev}' hello"),
+            "ii"
+        );
+    }
+    let removed = changed_per_host(&run_kiln("site.yml", &absent));
+    assert_eq!(removed, check, "the removal the check predicted");
+    for h in HOSTS {
+        assert_eq!(
+            on_host(
+                h,
+                "dpkg-query -W -f '${db:Status-Abbrev}' hello 2>/dev/null | grep -q '^ii' || echo gone"
+            ),
+            "gone",
+            "{h}: hello removed"
+        );
+    }
+
     // Docker in a lab host: docker.io from Debian through the lab's package proxy, an image
     // imported from busybox, and a container that prints.
     let docker = changed_per_host(&run_kiln("docker.yml", &[]));
@@ -149,7 +200,7 @@ fn three_debian_hosts_with_systemd() {
         );
     }
     assert_eq!(on_host("lab1", "hostname"), "lab1", "lab 0 outlives lab 9");
-    let rerun = changed_per_host(&run_kiln("site.yml", &["-e", "greeting=bonjour"]));
+    let rerun = changed_per_host(&run_kiln("site.yml", &absent));
     assert_eq!(rerun, HOSTS.map(|h| (h.to_string(), 0)).to_vec());
 
     // `down` leaves nothing of either lab behind (other labs, of other test binaries, may
@@ -180,7 +231,9 @@ fn three_debian_hosts_with_systemd() {
             .count(),
         0
     );
-    let others = sh("ls -d /var/lib/kiln-lab-[1-8]/hosts/lab* 2>/dev/null || true");
+    let others = sh(
+        "ls -d /var/lib/kiln-lab-*/hosts/lab* 2>/dev/null | grep -v '^/var/lib/kiln-lab-9/' || true",
+    );
     if others.trim().is_empty() {
         assert_eq!(sh("ip -o link show | grep kilnlab0 || true"), "");
         assert_eq!(sh("pgrep -a apt-cacher-ng || true"), "");
