@@ -62,18 +62,18 @@ impl Module for Setup {
         );
         let out = try_conn!(cx.sh(script).await);
         match facts::parse_with(&out.stdout_text(), &opts) {
-            // The host gets the facts by their `ansible_facts` keys; the result shows them
-            // as the module reports them, prefixed.
-            Ok(f) => TaskResult {
-                data: [(
-                    Value::str("ansible_facts"),
-                    Value::Map(facts::with_prefixes(&f)),
-                )]
-                .into_iter()
-                .collect(),
-                facts: Some(f),
-                ..TaskResult::ok()
-            },
+            // The module reports its facts prefixed, as Ansible's setup does; the executor
+            // strips `ansible_` for `ansible_facts` and injects the prefixed names.
+            Ok(f) => {
+                let prefixed = facts::with_prefixes(&f);
+                TaskResult {
+                    data: [(Value::str("ansible_facts"), Value::Map(prefixed.clone()))]
+                        .into_iter()
+                        .collect(),
+                    facts: Some(prefixed),
+                    ..TaskResult::ok()
+                }
+            }
             Err(e) => TaskResult::failed(e.to_string()),
         }
     }
