@@ -137,12 +137,6 @@ fn http_get(addr: &str) -> String {
 
 #[test]
 fn docker_modules_on_the_lab() {
-    // A first `up` just after a lab went down has failed here with `ipv4: Address already
-    // assigned` (the labs share one bridge); a second one then succeeds. Lab::up finds the
-    // hosts this left running.
-    if !common::lab::lab_cmd(3, &["up", "2"]).status.success() {
-        let _ = common::lab::lab_cmd(3, &["up", "2"]);
-    }
     let Some(lab) = Lab::up(3, 2) else { return };
     let t = T {
         lab: &lab,
@@ -181,15 +175,22 @@ fn setup(t: &T) {
              docker volume rm kiln-data >/dev/null 2>&1; rm -f /root/.docker/config.json; \
              docker rmi kiln/app:1 kiln/app:2 10.99.3.12:5000/kiln/app:1 >/dev/null 2>&1; \
              [ -d /srv/kiln-compose ] && docker compose -p kiln --project-directory /srv/kiln-compose down >/dev/null 2>&1; \
-             rm -rf /srv/kiln-compose /srv/kiln-build; true",
+             rm -rf /srv/kiln-compose /srv/kiln-build /srv/kiln-app.tar; true",
         );
     }
 }
 
 fn networks_and_volumes(t: &T) {
-    // Check mode predicts both, creates nothing; kiln and ansible-core agree at each step.
-    let ((k, _), (a, _)) = t.both("network.yml", &["-C"]);
+    // Check mode predicts both, creates nothing, and shows what it would create; kiln and
+    // ansible-core agree at each step.
+    let ((k, kout), (a, aout)) = t.both("network.yml", &["-C", "-D"]);
     assert_eq!((k, a), (2, 2), "check mode on fresh hosts");
+    assert_eq!(
+        diffs(&kout),
+        diffs(&aout),
+        "check-mode diffs:\n{kout}\n{aout}"
+    );
+    assert_eq!(diffs(&kout).len(), 2, "{kout}");
     for h in ["lab1", "lab2"] {
         assert!(
             t.inspect(h, "network", "kiln-net", "{{.Name}}")
@@ -200,8 +201,15 @@ fn networks_and_volumes(t: &T) {
                 .contains("No such volume")
         );
     }
-    let ((k, _), (a, _)) = t.both("network.yml", &[]);
+    let ((k, kout), (a, aout)) = t.both("network.yml", &["-D"]);
     assert_eq!((k, a), (2, 2), "first run");
+    assert_eq!(diffs(&kout), diffs(&aout), "diffs:\n{kout}\n{aout}");
+    assert!(
+        diffs(&kout)
+            .concat()
+            .contains("-    \"exists\": false\n+    \"exists\": true"),
+        "{kout}"
+    );
     for h in ["lab1", "lab2"] {
         assert_eq!(
             t.inspect(
@@ -254,8 +262,18 @@ fn state(t: &T, host: &str) -> String {
     // Aliases include the container's short ID, different on each host.
     let id = t.inspect(host, "container", "kiln-web", "{{.Id}}");
     let short = id.get(..12).unwrap_or_default().to_string();
-    t.inspect(host, "container", "kiln-web", STATE)
-        .replace(&short, "ID")
+    let s = t
+        .inspect(host, "container", "kiln-web", STATE)
+        .replace(&short, "ID");
+    // Env is a set for Docker and for community.docker's comparison: compare it sorted.
+    let mut parts: Vec<String> = s.split('|').map(str::to_string).collect();
+    if let Some(env) = parts.get_mut(1)
+        && let Ok(mut list) = serde_json::from_str::<Vec<String>>(env)
+    {
+        list.sort();
+        *env = serde_json::to_string(&list).unwrap_or_default();
+    }
+    parts.join("|")
 }
 
 fn containers(t: &T) {
@@ -279,8 +297,7 @@ fn containers(t: &T) {
         "the container kiln made and the one community.docker made"
     );
     for part in [
-        "\"GREETING=hello\"",
-        "\"MODE=lab\"",
+        "[\"GREETING=hello\",\"MODE=lab\"]",
         "\"app\":\"kiln-web\"",
         "{\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"8080\"}]}",
         "{\"Name\":\"on-failure\",\"MaximumRetryCount\":3}",
@@ -464,28 +481,107 @@ fn login_build_push_pull(t: &T) {
             "kiln/app:1",
             "{{index .Config.Labels \"org.kiln.version\"}} {{json .Config.Env}}"
         ),
-        "1 [\"APP_VERSION=1\"]"
+        "1 [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"APP_VERSION=1\"]"
     );
     assert_eq!(
         t.changed("image.yml", &[]),
         0,
         "built, tagged and pushed already"
     );
-    assert_eq!(t.changed("image.yml", &["-C", "-e", "version=2"]), 2);
+    // Check mode predicts the build and builds nothing; the tagging after it then finds no
+    // image, as community.docker's check mode does (`source: local`).
+    let out = t.kiln("image.yml", &["-l", "lab1", "-C", "-e", "version=2"]);
+    let text = stdout(&out);
+    let build = text.split("TASK [the image]").nth(1).unwrap_or_default();
+    assert!(
+        build
+            .trim_start()
+            .trim_start_matches('*')
+            .trim_start()
+            .starts_with("changed: [lab1]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Cannot find the image kiln/app:2 locally."),
+        "{text}"
+    );
     assert!(
         t.inspect("lab1", "image", "kiln/app:2", "{{.Id}}")
             .contains("No such")
     );
 
-    // Removed locally, pulled back from the registry.
+    // Saved to an archive (check mode writes none; once saved, the archive holds the image
+    // and nothing changes), loaded back from it.
     let id = t.inspect("lab1", "image", "kiln/app:1", "{{.Id}}");
+    assert_eq!(t.changed("archive.yml", &["-C"]), 1);
+    assert_eq!(
+        t.on(
+            "lab1",
+            "[ -e /srv/kiln-app.tar ] && echo there || echo none"
+        ),
+        "none",
+        "check mode wrote the archive"
+    );
+    let out = t.kiln("archive.yml", &["-l", "lab1"]);
+    assert_eq!(changed_per_host(&out)[0].1, 1, "archived");
+    assert!(
+        stdout(&out)
+            .contains("actions=Archived image kiln/app:1 to /srv/kiln-app.tar, since none present"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(t.changed("archive.yml", &[]), 0, "archived already");
+    // A file that is no image archive is overwritten.
+    t.on("lab1", "echo junk > /srv/kiln-app.tar");
+    let out = t.kiln("archive.yml", &["-l", "lab1"]);
+    assert_eq!(changed_per_host(&out)[0].1, 1, "archived again");
+    assert!(
+        stdout(&out).contains("/srv/kiln-app.tar, overwriting an unreadable archive file"),
+        "{}",
+        stdout(&out)
+    );
+    let manifest = t.on("lab1", "tar -xOf /srv/kiln-app.tar manifest.json");
+    assert!(
+        manifest.contains("\"RepoTags\":[\"kiln/app:1\"]")
+            && manifest.contains(id.trim_start_matches("sha256:")),
+        "{manifest}"
+    );
+    t.on("lab1", "docker rmi kiln/app:1 >/dev/null");
+    assert_eq!(t.changed("archive.yml", &["-C", "-e", "source=load"]), 1);
+    assert!(
+        t.inspect("lab1", "image", "kiln/app:1", "{{.Id}}")
+            .contains("No such")
+    );
+    assert_eq!(
+        t.changed("archive.yml", &["-e", "source=load"]),
+        1,
+        "loaded"
+    );
+    assert_eq!(t.inspect("lab1", "image", "kiln/app:1", "{{.Id}}"), id);
+    assert_eq!(
+        t.changed("archive.yml", &["-e", "source=load"]),
+        0,
+        "loaded already"
+    );
+
+    // Removed locally, pulled back from the registry.
     assert_eq!(t.changed("pull.yml", &["-e", "state=absent"]), 1);
     assert!(
         t.inspect("lab1", "image", "10.99.3.12:5000/kiln/app:1", "{{.Id}}")
             .contains("No such")
     );
-    assert_eq!(t.changed("pull.yml", &["-C"]), 1);
-    assert_eq!(t.changed("pull.yml", &[]), 1, "pulled");
+    // The diff shows the image ID before and after (`unknown` in check mode).
+    let out = t.kiln("pull.yml", &["-l", "lab1", "-C", "-D"]);
+    assert_eq!(changed_per_host(&out)[0].1, 1);
+    let shown = diffs(&stdout(&out)).concat();
+    assert!(
+        shown.contains("-    \"exists\": false\n+    \"id\": \"unknown\""),
+        "{shown}"
+    );
+    let out = t.kiln("pull.yml", &["-l", "lab1", "-D"]);
+    assert_eq!(changed_per_host(&out)[0].1, 1, "pulled");
+    let shown = diffs(&stdout(&out)).concat();
+    assert!(shown.contains(&format!("+    \"id\": \"{id}\"")), "{shown}");
     assert_eq!(
         t.inspect("lab1", "image", "10.99.3.12:5000/kiln/app:1", "{{.Id}}"),
         id
@@ -568,6 +664,10 @@ fn argument_errors_name_the_task() {
         ),
         ("image: y", "missing required arguments: name"),
         (
+            "name: x, image: y, networks: [3]",
+            "elements of `networks` must be of type dict, got int",
+        ),
+        (
             "name: x, state: present",
             "state is present but all of the following are missing: image",
         ),
@@ -606,11 +706,31 @@ fn argument_errors_name_the_task() {
         assert!(err.contains(says), "{args}: {err}");
         assert!(err.contains(&format!("case{i}.yml:5:")), "{args}: {err}");
     }
-    for (module, args, says) in [
+    for (i, (module, args, says)) in [
         (
             "docker_compose_v2",
             "project_src: /x, definition: {services: {}}, project_name: p",
             "parameters are mutually exclusive: definition|project_src",
+        ),
+        (
+            "docker_compose_v2",
+            "project_src: /x, docker_host: 'unix:///run/d.sock', cli_context: c",
+            "parameters are mutually exclusive: docker_host|cli_context",
+        ),
+        (
+            "docker_compose_v2",
+            "state: present",
+            "one of the following is required: definition, project_src",
+        ),
+        (
+            "docker_compose_v2",
+            "project_src: /x, wait_timeout: soon",
+            "argument `wait_timeout` is of type str and we were unable to convert to int",
+        ),
+        (
+            "docker_compose_v2",
+            "project_src: /x, detached: true",
+            "unsupported parameters for (docker_compose_v2) module: detached",
         ),
         (
             "docker_compose_v2",
@@ -621,6 +741,51 @@ fn argument_errors_name_the_task() {
             "docker_login",
             "username: u",
             "state is present but all of the following are missing: password",
+        ),
+        (
+            "docker_login",
+            "username: u, password: p, reauthorize: maybe",
+            "argument `reauthorize` is of type str and we were unable to convert to bool",
+        ),
+        (
+            "docker_login",
+            "username: u, password: p, registy: r",
+            "unsupported parameters for (docker_login) module: registy",
+        ),
+        (
+            "docker_image",
+            "source: local",
+            "missing required arguments: name",
+        ),
+        (
+            "docker_image",
+            "name: x, source: local, force_source: maybe",
+            "argument `force_source` is of type str and we were unable to convert to bool",
+        ),
+        (
+            "docker_image",
+            "name: x, source: local, archive: /x.tar",
+            "unsupported parameters for (docker_image) module: archive",
+        ),
+        (
+            "docker_image_pull",
+            "tag: '1'",
+            "missing required arguments: name",
+        ),
+        (
+            "docker_image_pull",
+            "name: [a]",
+            "argument `name` is of type list and we were unable to convert to str",
+        ),
+        (
+            "docker_image_pull",
+            "name: a, pull: sometimes",
+            "value of `pull` must be one of: always, not_present, got: sometimes",
+        ),
+        (
+            "docker_image_pull",
+            "name: a, platfrom: linux/amd64",
+            "unsupported parameters for (docker_image_pull) module: platfrom",
         ),
         (
             "docker_image",
@@ -638,12 +803,45 @@ fn argument_errors_name_the_task() {
             "unsupported parameters for (docker_network) module: gatewy found in ipam_config",
         ),
         (
+            "docker_network",
+            "driver: bridge",
+            "missing required arguments: name",
+        ),
+        (
+            "docker_network",
+            "name: n, internal: maybe",
+            "argument `internal` is of type str and we were unable to convert to bool",
+        ),
+        (
+            "docker_network",
+            "name: n, connected: [[a]]",
+            "elements of `connected` must be of type str, got list",
+        ),
+        (
+            "docker_volume",
+            "driver: local",
+            "missing required arguments: volume_name",
+        ),
+        (
+            "docker_volume",
+            "name: v, labels: [a]",
+            "argument `labels` is of type list and we were unable to convert to dict",
+        ),
+        (
+            "docker_volume",
+            "name: v, lables: {a: b}",
+            "unsupported parameters for (docker_volume) module: lables",
+        ),
+        (
             "docker_volume",
             "name: v, recreate: sometimes",
             "value of `recreate` must be one of: always, never, options-changed, got: sometimes",
         ),
-    ] {
-        let path = dir.join(format!("{module}.yml"));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.join(format!("{module}-{i}.yml"));
         std::fs::write(
             &path,
             format!("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: ok\n      debug: msg=x\n\n    - name: bad\n      {module}: {{{args}}}\n"),
@@ -658,7 +856,10 @@ fn argument_errors_name_the_task() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(4), "{module}: {err}");
         assert!(err.contains(says), "{module}: {err}");
-        assert!(err.contains(&format!("{module}.yml:8:")), "{module}: {err}");
+        assert!(
+            err.contains(&format!("{module}-{i}.yml:8:")),
+            "{module}: {err}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

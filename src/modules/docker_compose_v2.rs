@@ -63,7 +63,13 @@ static SPEC: LazyLock<ArgSpec> = LazyLock::new(|| {
             Opt::new("assume_yes", Kind::Bool).default("false"),
         ],
         true,
-        &[&["definition", "project_src"], &["definition", "files"]],
+        // community.docker's CLI modules refuse a host and a context together, before the
+        // module's own rules.
+        &[
+            &["docker_host", "cli_context"],
+            &["definition", "project_src"],
+            &["definition", "files"],
+        ],
         &[&["definition", "project_src"]],
     )
 });

@@ -536,9 +536,10 @@ impl<'a, 'b> Manager<'a, 'b> {
                 .iter()
                 .filter(|i| Some(i.as_str()) != except)
                 .map(|i| format!("'{i}'"))
+                .chain(ids.iter().cloned())
                 .collect();
             all.sort();
-            all.extend(ids.iter().cloned());
+            all.dedup();
             all.join(", ")
         };
         if !found {
@@ -575,12 +576,15 @@ impl<'a, 'b> Manager<'a, 'b> {
                 dc::image_ref(&self.name, &tag),
             )
         };
+        // No file is "none present"; a file that is no readable archive gets overwritten.
         let script = format!(
-            "{}{} 2>/dev/null\n{}tar -xOf {} manifest.json 2>/dev/null || echo '@@kiln:none'\n",
+            "{}{} 2>/dev/null\nif [ -f {p} ]; then\n{}tar -xOf {p} manifest.json 2>/dev/null || {}else\n{}fi\n",
             dc::section("image"),
             self.docker.cmd(["image", "inspect", &reference]),
             dc::section("manifest"),
-            quote::quote(&path)
+            dc::section("unreadable"),
+            dc::section("none"),
+            p = quote::quote(&path)
         );
         let out = docker_sh(self.cx, &self.docker, &script).await?;
         let parts = dc::sections(&out.stdout_text());
@@ -592,37 +596,47 @@ impl<'a, 'b> Manager<'a, 'b> {
             .and_then(J::as_str)
             .unwrap_or_default()
             .to_string();
-        let manifest = parts
+        // The one image a `docker save` archive names: its ID (from the config's file name)
+        // and its tags.
+        let archived = |m: &str| -> Option<(String, Vec<String>)> {
+            let J::Array(entries) = serde_json::from_str::<J>(m.trim()).ok()? else {
+                return None;
+            };
+            let [e] = entries.as_slice() else {
+                return None;
+            };
+            let config = e.get("Config")?.as_str()?;
+            let tags = e
+                .get("RepoTags")?
+                .as_array()?
+                .iter()
+                .filter_map(J::as_str)
+                .map(str::to_string)
+                .collect();
+            let file = config.strip_suffix(".json").unwrap_or(config);
+            Some((
+                file.strip_prefix("blobs/sha256/")
+                    .unwrap_or(file)
+                    .to_string(),
+                tags,
+            ))
+        };
+        let summary = parts
             .get("manifest")
-            .filter(|_| !parts.contains_key("none"));
-        let reason = match manifest.map(|m| serde_json::from_str::<J>(m.trim())) {
-            None => Some("since none present".to_string()),
-            Some(Err(_)) => Some("overwriting an unreadable archive file".to_string()),
-            Some(Ok(J::Array(entries))) if entries.len() == 1 => {
-                let e = &entries[0];
-                let config = e.get("Config").and_then(J::as_str).unwrap_or_default();
-                let archived = format!(
-                    "sha256:{}",
-                    config
-                        .trim_start_matches("blobs/sha256/")
-                        .trim_end_matches(".json")
-                );
-                let tags: Vec<String> = e
-                    .get("RepoTags")
-                    .and_then(J::as_array)
-                    .map(|a| a.iter().filter_map(J::as_str).map(str::to_string).collect())
-                    .unwrap_or_default();
-                if archived == id && tags == vec![image_name.clone()] {
-                    None
-                } else {
-                    Some(format!(
-                        "overwriting archive with image {} named {}",
-                        archived.trim_start_matches("sha256:"),
-                        tags.join(", ")
-                    ))
-                }
+            .filter(|_| !parts.contains_key("unreadable"))
+            .and_then(|m| archived(m));
+        let reason = match summary {
+            _ if parts.contains_key("none") => Some("since none present".to_string()),
+            None => Some("overwriting an unreadable archive file".to_string()),
+            Some((hash, tags))
+                if format!("sha256:{hash}") == id && tags == [image_name.clone()] =>
+            {
+                None
             }
-            Some(Ok(_)) => Some("overwriting an unreadable archive file".to_string()),
+            Some((hash, tags)) => Some(format!(
+                "overwriting archive with image {hash} named {}",
+                tags.join(", ")
+            )),
         };
         self.image = image;
         let Some(reason) = reason else {
