@@ -496,7 +496,7 @@ def measure(opts, target, wl, cp):
             reps[t] = opts.runs
             if t.startswith("ansible"):
                 # ansible-core takes minutes on these (5 at 200 hosts, 5 for the role): one run.
-                if t == "ansible-defaults" or w.hosts >= 50 or w.key == "role":
+                if t == "ansible-defaults" or (w.key != "inventory" and w.hosts >= 50) or w.key == "role":
                     reps[t] = 1
                     w.notes.append(f"{NAMES[t]}: 1 run on {w.title}, {w.hosts} hosts (it takes minutes)")
                 if opts.ansible_runs:
@@ -551,7 +551,8 @@ def table(wl, res):
                     ra = f"{kw / med(rows['ansible'], 0):.3f}" if "ansible" in rows else ""
                 elif k and t == "ansible-defaults":
                     ra = f"{med(k, 0) / med(rs, 0):.3f}"
-                lines.append(f"| {w.title} | {w.hosts} | {mode} | {NAMES[t]} | {len(rs)} | {med(rs, 0):.2f} "
+                name = "ansible-inventory" if (w.key, t) == ("inventory", "ansible") else NAMES[t]
+                lines.append(f"| {w.title} | {w.hosts} | {mode} | {name} | {len(rs)} | {med(rs, 0):.2f} "
                              f"| {med(rs, 1):.2f} | {max(r[2] for r in rs)} | "
                              f"{'' if w.key == 'inventory' else f'{med(rs, 3):.2f}'} | {rp} | {ra} |")
     return "\n".join(lines)
