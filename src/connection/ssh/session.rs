@@ -187,8 +187,55 @@ fn client_config(t: &SshTarget) -> Arc<client::Config> {
         keepalive_interval: t.keepalive,
         keepalive_max: 3,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(cipher_order(aes_accelerated())),
+            ..Default::default()
+        },
         ..Default::default()
     })
+}
+
+/// The ciphers offered, most wanted first. Where the CPU has AES and carry-less multiply
+/// instructions, AES-GCM goes first: both ends then encrypt several times faster than with
+/// ChaCha20-Poly1305 (in a profile of a 100 MB copy, ChaCha20 and Poly1305 were a fifth of
+/// kiln's CPU). Both are AEAD ciphers OpenSSH offers by default; without the instructions,
+/// ChaCha20-Poly1305 is the faster and keeps its place.
+fn cipher_order(aes_fast: bool) -> &'static [russh::cipher::Name] {
+    use russh::cipher::{AES_128_CTR, AES_192_CTR, AES_256_CTR, AES_256_GCM, CHACHA20_POLY1305};
+    if aes_fast {
+        &[
+            AES_256_GCM,
+            CHACHA20_POLY1305,
+            AES_256_CTR,
+            AES_192_CTR,
+            AES_128_CTR,
+        ]
+    } else {
+        &[
+            CHACHA20_POLY1305,
+            AES_256_GCM,
+            AES_256_CTR,
+            AES_192_CTR,
+            AES_128_CTR,
+        ]
+    }
+}
+
+fn aes_accelerated() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 fn verifier(t: &SshTarget, problem: &KeyProblem) -> Verifier {
