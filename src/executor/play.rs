@@ -238,7 +238,19 @@ impl Executor<'_> {
             || play.roles.iter().any(|r| {
                 contains_word(&Value::Map(r.defaults.clone()), "hostvars")
                     || contains_word(&Value::Map(r.vars.clone()), "hostvars")
-            });
+            })
+            // Inventory and extra variables are templated lazily where a task reads them, so
+            // one naming `hostvars` (`registry: "{{ hostvars[groups.registry[0]].ansible_host
+            // }}"` in group_vars) needs it as much as a task that names it.
+            || contains_word(&Value::Map(self.opts.extra_vars.clone()), "hostvars")
+            || {
+                let st = self.state();
+                hosts.iter().any(|h| {
+                    st.hosts
+                        .get(h)
+                        .is_some_and(|s| contains_word(&Value::Map(s.inventory_vars.clone()), "hostvars"))
+                })
+            };
         let free = play
             .strategy
             .as_deref()

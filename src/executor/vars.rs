@@ -95,6 +95,40 @@ impl Executor<'_> {
     }
 
     /// The variables of one host that other hosts see through `hostvars` (no task context).
+    /// `hostvars` holds every inventory host, not only those of the plays so far (a play on
+    /// `docker_hosts` reads the `registry` host's address): hosts not met yet get their
+    /// inventory variables now.
+    fn know_every_host(&self) {
+        let missing: Vec<usize> = {
+            let loader = self.inventory();
+            let st = self.state();
+            loader
+                .inventory
+                .hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, (name, h))| !h.implicit && !st.hosts.contains_key(*name))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        for i in missing {
+            let loaded = {
+                let mut loader = self.inventory();
+                let name = loader.inventory.hosts[i].name.clone();
+                (name, loader.host_vars(i))
+            };
+            match loaded {
+                (name, Ok(vars)) => {
+                    self.state()
+                        .hosts
+                        .entry(name)
+                        .or_insert_with(|| HostState::new(vars));
+                }
+                (_, Err(e)) => self.cb().on_warning(&e.render()),
+            }
+        }
+    }
+
     pub(super) fn host_view(&self, host: &str, pcx: &PlayCx<'_>) -> Map {
         self.vars_for(host, pcx, None, None, false)
     }
@@ -162,6 +196,7 @@ impl Executor<'_> {
         extend(&mut m, &self.opts.extra_vars);
         self.magic(&mut m, host, pcx, role);
         if with_hostvars && pcx.uses_hostvars.load(Ordering::Relaxed) {
+            self.know_every_host();
             let names: Vec<String> = self.state().hosts.keys().cloned().collect();
             let all: Map = names
                 .iter()

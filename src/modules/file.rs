@@ -72,6 +72,20 @@ impl Module for File {
             PathKind::Link if args.get("src").is_some() => "link".into(),
             k => k.as_state().into(),
         });
+        for key in ["modification_time", "access_time"] {
+            if let Some(t) = args.str(key) {
+                let takes = if requested == "touch" {
+                    t == "now" || t == "preserve"
+                } else {
+                    t == "preserve"
+                };
+                if !takes {
+                    return TaskResult::failed(format!(
+                        "{key} `{t}` is not supported yet: kiln takes `now` and `preserve` with state=touch, and `preserve` otherwise"
+                    ));
+                }
+            }
+        }
         let mode = args.get("mode");
         let owner = args.str("owner");
         let group = args.str("group");
@@ -133,12 +147,24 @@ impl Module for File {
                 }
             },
             "touch" => {
-                // Ansible's touch updates the times on every run: always a change.
-                cmds.push(format!("touch {q}"));
-                changed = true;
+                // Ansible's touch sets both times to now unless told to `preserve` one: a
+                // change on every run, except when an existing file keeps both times (how
+                // content makes sure a file exists without touching it again).
+                let keeps = |key: &str| args.str(key).as_deref() == Some("preserve");
                 if state.kind == PathKind::Absent {
+                    cmds.push(format!("touch {q}"));
+                    changed = true;
                     after_state = "file".into();
                 } else {
+                    let flags: Vec<&str> = [("-m", "modification_time"), ("-a", "access_time")]
+                        .into_iter()
+                        .filter(|(_, key)| !keeps(key))
+                        .map(|(flag, _)| flag)
+                        .collect();
+                    if !flags.is_empty() {
+                        cmds.push(format!("touch {} {q}", flags.join(" ")));
+                        changed = true;
+                    }
                     after_state = before.into();
                 }
             }
