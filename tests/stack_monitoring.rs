@@ -86,6 +86,50 @@ fn playbooks_validate_and_pass_ansible_syntax_check() {
     }
 }
 
+#[test]
+fn hostvars_of_hosts_outside_the_play_as_ansible() {
+    let python = oracle_python();
+    let mut files = Vec::new();
+    for tool in ["kiln", "ansible"] {
+        let dir = work_dir(&format!("hostvars-{tool}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut cmd = if tool == "kiln" {
+            let mut c = kiln();
+            c.arg("run");
+            c
+        } else {
+            let mut c = Command::new(python.with_file_name("ansible-playbook"));
+            c.env(
+                "ANSIBLE_HOME",
+                std::env::temp_dir().join("kiln-oracle-home"),
+            )
+            .env("ANSIBLE_PYTHON_INTERPRETER", python.as_os_str());
+            c
+        };
+        let out = cmd
+            .arg(fixture("hostvars.yml"))
+            .arg("-i")
+            .arg(fixture("render-hosts.yml"))
+            .arg("-e")
+            .arg(format!("render_dir={}", dir.display()))
+            .output()
+            .expect("run");
+        ok(&out, &format!("{tool} hostvars.yml"));
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        files.push((read("peers.json"), read("first-server.txt")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert_eq!(files[0], files[1]);
+    assert_eq!(
+        files[0],
+        (
+            "[\"192.0.2.31\", \"192.0.2.32\", \"192.0.2.41\"]\n".to_string(),
+            "192.0.2.31\n".to_string()
+        )
+    );
+}
+
 /// Renders every template of the roles into `dir/<host>/` (render.yml).
 fn render(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);

@@ -162,6 +162,7 @@ impl Executor<'_> {
         extend(&mut m, &self.opts.extra_vars);
         self.magic(&mut m, host, pcx, role);
         if with_hostvars && pcx.uses_hostvars.load(Ordering::Relaxed) {
+            self.know_every_host();
             let names: Vec<String> = self.state().hosts.keys().cloned().collect();
             let all: Map = names
                 .iter()
@@ -170,6 +171,32 @@ impl Executor<'_> {
             put(&mut m, "hostvars", Value::Map(all));
         }
         m
+    }
+
+    /// `hostvars` holds every inventory host, as in Ansible, not only those a play has run
+    /// on so far (a scrape configuration lists hosts outside its play): hosts not seen yet
+    /// get their inventory variables.
+    fn know_every_host(&self) {
+        // The inventory's lock and the state's are never held together.
+        let names: Vec<String> = {
+            let loader = self.inventory();
+            loader.inventory.hosts.keys().cloned().collect()
+        };
+        let missing: Vec<(usize, String)> = {
+            let st = self.state();
+            names
+                .into_iter()
+                .enumerate()
+                .filter(|(_, n)| !st.hosts.contains_key(n))
+                .collect()
+        };
+        for (i, name) in missing {
+            let vars = self.inventory().host_vars(i).unwrap_or_default();
+            self.state()
+                .hosts
+                .entry(name)
+                .or_insert_with(|| HostState::new(vars));
+        }
     }
 
     fn magic(&self, m: &mut Map, host: &str, pcx: &PlayCx<'_>, role: Option<&Arc<Role>>) {
