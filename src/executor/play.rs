@@ -28,6 +28,11 @@ fn contains_word(v: &Value, word: &str) -> bool {
     }
 }
 
+fn map_mentions(m: &Map, word: &str) -> bool {
+    m.iter()
+        .any(|(k, v)| contains_word(k, word) || contains_word(v, word))
+}
+
 fn items_mention(items: &[Item], word: &str) -> bool {
     items.iter().any(|i| match i {
         Item::Task(t) => {
@@ -48,10 +53,7 @@ fn items_mention(items: &[Item], word: &str) -> bool {
                     .as_ref()
                     .is_some_and(|l| contains_word(l, word))
                 || t.common.name.as_ref().is_some_and(|n| n.contains(word))
-                || (t.action == "template"
-                    && t.role
-                        .as_ref()
-                        .is_some_and(|r| dir_mentions(&r.path.join("templates"), word)))
+                || (t.action == "template" && template_may_mention(t, word))
         }
         Item::Block(b) => {
             items_mention(&b.block, word)
@@ -66,6 +68,20 @@ fn items_mention(items: &[Item], word: &str) -> bool {
                 })
         }
     })
+}
+
+/// A role's template is read ahead from the role's templates; any other template (from
+/// the playbook's side, or whose source is itself templated) cannot be, so it counts as
+/// mentioning the word.
+fn template_may_mention(t: &crate::playbook::Task, word: &str) -> bool {
+    let templated_src = t
+        .args
+        .get(&Value::str("src"))
+        .is_none_or(|v| contains_word(v, "{{") || contains_word(v, "{%"));
+    match &t.role {
+        Some(r) if !templated_src => dir_mentions(&r.path.join("templates"), word),
+        _ => true,
+    }
 }
 
 fn dir_mentions(dir: &std::path::Path, word: &str) -> bool {
@@ -242,13 +258,13 @@ impl Executor<'_> {
             // Inventory and extra variables are templated lazily where a task reads them, so
             // one naming `hostvars` (`registry: "{{ hostvars[groups.registry[0]].ansible_host
             // }}"` in group_vars) needs it as much as a task that names it.
-            || contains_word(&Value::Map(self.opts.extra_vars.clone()), "hostvars")
+            || map_mentions(&self.opts.extra_vars, "hostvars")
             || {
                 let st = self.state();
                 hosts.iter().any(|h| {
                     st.hosts
                         .get(h)
-                        .is_some_and(|s| contains_word(&Value::Map(s.inventory_vars.clone()), "hostvars"))
+                        .is_some_and(|s| map_mentions(&s.inventory_vars, "hostvars"))
                 })
             };
         let free = play
@@ -529,6 +545,9 @@ impl Executor<'_> {
                             .join(", ")
                     ));
                 }
+            }
+            if map_mentions(&merged, "hostvars") {
+                pcx.set_uses_hostvars();
             }
             if let Some(s) = self.state().hosts.get_mut(h) {
                 s.vars_files = merged;

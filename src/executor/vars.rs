@@ -99,32 +99,35 @@ impl Executor<'_> {
     /// `docker_hosts` reads the `registry` host's address): hosts not met yet get their
     /// inventory variables now.
     fn know_every_host(&self) {
-        let missing: Vec<usize> = {
+        // The inventory's lock and the state's are never held together.
+        let names: Vec<(usize, String)> = {
             let loader = self.inventory();
-            let st = self.state();
             loader
                 .inventory
                 .hosts
                 .iter()
                 .enumerate()
-                .filter(|(_, (name, h))| !h.implicit && !st.hosts.contains_key(*name))
-                .map(|(i, _)| i)
+                .filter(|(_, (_, h))| !h.implicit)
+                .map(|(i, (name, _))| (i, name.clone()))
                 .collect()
         };
-        for i in missing {
-            let loaded = {
-                let mut loader = self.inventory();
-                let name = loader.inventory.hosts[i].name.clone();
-                (name, loader.host_vars(i))
-            };
+        let missing: Vec<(usize, String)> = {
+            let st = self.state();
+            names
+                .into_iter()
+                .filter(|(_, n)| !st.hosts.contains_key(n))
+                .collect()
+        };
+        for (i, name) in missing {
+            let loaded = self.inventory().host_vars(i);
             match loaded {
-                (name, Ok(vars)) => {
+                Ok(vars) => {
                     self.state()
                         .hosts
                         .entry(name)
                         .or_insert_with(|| HostState::new(vars));
                 }
-                (_, Err(e)) => self.cb().on_warning(&e.render()),
+                Err(e) => self.cb().on_warning(&e.render()),
             }
         }
     }
