@@ -222,7 +222,13 @@ impl Executor<'_> {
             {
                 any_failed = true;
             }
-            let share = if run_once { hosts.clone() } else { Vec::new() };
+            // A bypassing action (`pause`) registers on the host it ran for only, as in
+            // Ansible; `run_once` gives its result to every host.
+            let share = if run_once && !bypass {
+                hosts.clone()
+            } else {
+                Vec::new()
+            };
             self.apply(t, o, &f, depth, &share, pcx);
         }
         if self.state().abort.is_some() {

@@ -95,7 +95,6 @@ const ANSIBLE_MODULES: &[&str] = &[
     "iptables",
     "known_hosts",
     "mount_facts",
-    "pause",
     "rpm_key",
     "script",
     "sysvinit",
