@@ -160,7 +160,7 @@ pub fn load_all(paths: &[PathBuf], cx: &LoadCx) -> Result<Vec<Playbook>, Failure
                     format!("the playbook `{}` could not be found", p.display()),
                 ));
             }
-            load_playbook(p, cx).map_err(|e| Failure::new(exit::PARSE, e.render()))
+            load_playbook(p, cx).map_err(|e| Failure::new(e.exit_code(), e.render()))
         })
         .collect()
 }
@@ -344,7 +344,7 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
         let (stats, abort) = runtime.block_on(exec.run(pb));
         if let Some(a) = abort {
             // As ansible-playbook: the error, no recap, exit code 1.
-            return Err(Failure::new(exit::ERROR, format!("[ERROR]: {}", a.message)));
+            return Err(Failure::new(exit::ERROR, a.message));
         }
         retry.extend(stats.failed_hosts.iter().cloned());
         retry.extend(stats.unreachable_hosts.iter().cloned());

@@ -97,6 +97,27 @@ impl Executor<'_> {
         out
     }
 
+    /// The notification of `t` on `host` that names no handler, as Ansible's error: Ansible
+    /// stops the whole run there, before it reports the task's results.
+    pub(super) fn missing_handler(&self, t: &Task, host: &str, pcx: &PlayCx<'_>) -> Option<Abort> {
+        let vars = self.host_view(host, pcx);
+        let all = self.handlers(pcx);
+        t.notify.iter().find_map(|n| {
+            let name = match self.templar.template_str(n, &vars) {
+                Ok(v) => crate::yaml::python_str(&v),
+                Err(_) => n.clone(),
+            };
+            self.matching(&all, &name, pcx).is_empty().then(|| Abort {
+                message: format!(
+                    "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list\n\
+                     Origin: {}\n\
+                     hint: define a handler named `{name}` (or one that listens to it) in the play's handlers or a role's handlers/main.yml",
+                    t.span
+                ),
+            })
+        })
+    }
+
     /// A changed task on `host` notifies its handlers: saved until the next flush, or,
     /// while handlers run, given to the running flush.
     pub(super) fn notify(&self, t: &Task, host: &str, pcx: &PlayCx<'_>, in_handlers: bool) {
@@ -109,14 +130,10 @@ impl Executor<'_> {
             };
             let found = self.matching(&all, &name, pcx);
             if found.is_empty() {
+                let missing = self.missing_handler(t, host, pcx);
                 let mut st = self.state();
                 if st.abort.is_none() {
-                    st.abort = Some(Abort {
-                        message: format!(
-                            "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list\nOrigin: {}",
-                            t.span
-                        ),
-                    });
+                    st.abort = missing;
                 }
                 return;
             }

@@ -25,6 +25,9 @@ pub struct HostState {
     pub vars_files: Map,
     /// Failed (it takes no further part in this play, nor in later plays).
     pub failed: bool,
+    /// An include that could not be loaded failed here: Ansible counts that as a failure
+    /// even when a rescue follows, and the host takes no part in later plays.
+    pub include_failed: bool,
     pub unreachable: bool,
     /// `meta: end_host` / `end_play` / `end_batch`: done with this play, not failed.
     pub ended: bool,
@@ -44,6 +47,7 @@ impl HostState {
             include_vars: Map::new(),
             vars_files: Map::new(),
             failed: false,
+            include_failed: false,
             unreachable: false,
             ended: false,
             notified: IndexSet::new(),

@@ -239,11 +239,23 @@ impl Executor<'_> {
         }
     }
 
-    fn include_failed(&self, t: &Task, hosts: &[String], msg: &str, depth: Depth) {
-        let r = TaskResult::failed(msg.to_string()).with("reason", Value::str(msg));
+    /// An include that could not be loaded fails its hosts as Ansible's strategy fails them:
+    /// counted as failed even where a rescue follows (which still runs, without
+    /// `ansible_failed_result`), and out of the later plays.
+    fn include_failed(&self, t: &Task, hosts: &[String], r: &TaskResult) {
+        let f = HostFlags::default();
         for h in hosts {
-            self.host_result(t, h, &r, &HostFlags::default(), depth, None);
+            self.show_only(t, h, r, &f, None);
+            self.record(h, r, &f, false, Some(t));
+            if let Some(s) = self.state().hosts.get_mut(h) {
+                s.include_failed = true;
+            }
         }
+    }
+
+    fn load_failed(&self, t: &Task, hosts: &[String], msg: &str) {
+        let r = TaskResult::failed(msg.to_string()).with("reason", Value::str(msg));
+        self.include_failed(t, hosts, &r);
     }
 
     fn inner_scope<'p>(&self, t: &'p Task, scope: &Scope<'p>, w: &Want) -> Scope<'p> {
@@ -286,7 +298,7 @@ impl Executor<'_> {
             Ok(l) => l,
             Err(e) => {
                 self.cb().on_warning(&e.render());
-                self.include_failed(t, hosts, &e.message(), depth);
+                self.load_failed(t, hosts, &e.message());
                 return None;
             }
         };
@@ -309,12 +321,14 @@ impl Executor<'_> {
         depth: Depth,
     ) -> Option<Arc<Vec<Item>>> {
         if depth.includes > 40 {
-            self.include_failed(
-                t,
-                hosts,
-                "include_role nests more than 40 levels deep",
-                depth,
-            );
+            // Ansible has no bound and recurses until it runs out of stack.
+            let msg = "include_role nests more than 40 levels deep";
+            let mut r = TaskResult::failed(msg).with("reason", Value::str(msg));
+            r.origin = Some((
+                t.span.clone(),
+                "a role includes itself: remove the recursion or give it an end".into(),
+            ));
+            self.include_failed(t, hosts, &r);
             return None;
         }
         // The include's vars and loop variables are the role's entry vars (so each item is
@@ -325,7 +339,7 @@ impl Executor<'_> {
             Ok(l) => l,
             Err(e) => {
                 self.cb().on_warning(&e.render());
-                self.include_failed(t, hosts, &e.message(), depth);
+                self.load_failed(t, hosts, &e.message());
                 return None;
             }
         };

@@ -87,6 +87,7 @@ impl Executor<'_> {
                             && (s.failed || s.unreachable)
                         {
                             s.failed = false;
+                            s.include_failed = false;
                             s.unreachable = false;
                             s.ended = true;
                         }

@@ -205,7 +205,7 @@ impl<'a> Executor<'a> {
         for (name, h) in &st.hosts {
             if h.unreachable {
                 st.stats.unreachable_hosts.push(name.clone());
-            } else if h.failed {
+            } else if h.failed || h.include_failed {
                 st.stats.failed_hosts.push(name.clone());
             }
         }

@@ -198,7 +198,11 @@ impl Executor<'_> {
         // Hosts that failed or were unreachable in an earlier play take no part in later ones.
         {
             let st = self.state();
-            hosts.retain(|h| st.hosts.get(h).is_none_or(|s| !s.failed && !s.unreachable));
+            hosts.retain(|h| {
+                st.hosts
+                    .get(h)
+                    .is_none_or(|s| !s.failed && !s.include_failed && !s.unreachable)
+            });
         }
         self.order(&mut hosts, play);
         for h in &hosts {
@@ -497,53 +501,75 @@ impl Executor<'_> {
         Ok(out)
     }
 
+    /// Reads each host's `vars_files`. As ansible-core 2.19 does, an entry none of whose
+    /// files exists is skipped, and so is one whose name uses an undefined variable; kiln
+    /// says so on stderr, once per entry.
     fn load_vars_files(&self, pcx: &PlayCx<'_>) -> Result<(), String> {
         if pcx.play.vars_files.is_empty() {
             return Ok(());
         }
+        let mut warned: std::collections::HashSet<String> = Default::default();
         for h in &pcx.batch {
             let vars = self.task_vars(h, pcx, &Scope::default(), None);
             let mut merged = Map::new();
-            for entry in &pcx.play.vars_files {
+            for (entry, span) in &pcx.play.vars_files {
                 // A list entry is "the first of these that exists".
                 let candidates = match entry {
                     Value::Seq(items) => items.clone(),
                     other => vec![other.clone()],
                 };
-                let mut found = false;
+                let mut names = Vec::new();
+                let mut skipped = None;
                 for c in &candidates {
-                    let name = self
-                        .templar
-                        .template(c, &vars)
-                        .map_err(|e| format!("vars_files: {e}"))?;
-                    let path = pcx.playbook_dir.join(crate::yaml::python_str(&name));
-                    if path.is_file() {
-                        let loaded = crate::yaml::load_file(&path).map_err(|e| {
-                            e.located().map_or_else(|| e.to_string(), |l| l.to_string())
-                        })?;
-                        match loaded.node.map(|n| n.to_value()) {
-                            Some(Value::Map(m)) => merged.extend(m),
-                            None | Some(Value::Null) => {}
-                            Some(_) => {
-                                return Err(format!(
-                                    "vars file `{}` must hold a mapping",
-                                    path.display()
-                                ));
-                            }
+                    match self.templar.template(c, &vars) {
+                        Ok(name) => names.push(crate::yaml::python_str(&name)),
+                        Err(e @ crate::template::TemplateError::Undefined { .. }) => {
+                            skipped = Some(format!(
+                                "skipping vars_files item due to an undefined variable: {e}"
+                            ));
+                            break;
                         }
-                        found = true;
-                        break;
+                        Err(e) => return Err(format!("vars_files: {e}")),
                     }
                 }
-                if !found {
-                    return Err(format!(
-                        "vars file {} was not found",
-                        candidates
-                            .iter()
-                            .map(crate::yaml::python_str)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
+                let found = if skipped.is_some() {
+                    None
+                } else {
+                    names.iter().find_map(|n| {
+                        let path = pcx.playbook_dir.join(n);
+                        let in_vars = pcx.playbook_dir.join("vars").join(n);
+                        [in_vars, path].into_iter().find(|p| p.is_file())
+                    })
+                };
+                let Some(path) = found else {
+                    let why = skipped.unwrap_or_else(|| {
+                        format!(
+                            "vars file {} was not found: skipped, as ansible-playbook skips it",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                    if warned.insert(format!("{span}{why}")) {
+                        self.cb().on_warning(&format!(
+                            "{why}\n  --> {span}\nhint: paths are relative to the playbook's directory (or its vars/)"
+                        ));
+                    }
+                    continue;
+                };
+                let loaded = crate::yaml::load_file(&path)
+                    .map_err(|e| e.located().map_or_else(|| e.to_string(), |l| l.to_string()))?;
+                match loaded.node.map(|n| n.to_value()) {
+                    Some(Value::Map(m)) => merged.extend(m),
+                    None | Some(Value::Null) => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "vars file `{}` must hold a mapping",
+                            path.display()
+                        ));
+                    }
                 }
             }
             if map_mentions(&merged, "hostvars") {

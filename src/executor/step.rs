@@ -81,6 +81,10 @@ impl Executor<'_> {
 
     /// The task's title for its banner, templated with the first host's variables.
     pub(super) fn title(&self, t: &Task, vars: &Map) -> String {
+        // An unnamed include_role's title shows its role as written, `{{ }}` and all.
+        if t.action == "include_role" && t.common.name.is_none() {
+            return t.display_name();
+        }
         match self.templar.template_str(&t.display_name(), vars) {
             Ok(v) => crate::yaml::python_str(&v),
             Err(_) => t.display_name(),
@@ -192,7 +196,17 @@ impl Executor<'_> {
             {
                 o.result.msg = Some(msg.clone());
             }
-            self.show(t, action, &o, &f);
+            if o.result.changed && !o.result.failed && !t.notify.is_empty() {
+                let missing = self.missing_handler(t, &o.host, pcx);
+                let mut st = self.state();
+                if st.abort.is_none() {
+                    st.abort = missing;
+                }
+            }
+            // A run stopped by a missing handler reports no more results, as Ansible.
+            if self.state().abort.is_none() {
+                self.show(t, action, &o, &f);
+            }
             outcomes.push(o);
         }
         drop(stream);
@@ -208,7 +222,13 @@ impl Executor<'_> {
             {
                 any_failed = true;
             }
-            let share = if run_once { hosts.clone() } else { Vec::new() };
+            // A bypassing action (`pause`) registers on the host it ran for only, as in
+            // Ansible; `run_once` gives its result to every host.
+            let share = if run_once && !bypass {
+                hosts.clone()
+            } else {
+                Vec::new()
+            };
             self.apply(t, o, &f, depth, &share, pcx);
         }
         if self.state().abort.is_some() {

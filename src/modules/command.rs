@@ -305,7 +305,7 @@ fn glob_words(path: &str) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the layout Ansible's command module uses.
-fn timestamp(t: SystemTime) -> String {
+pub(super) fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -43,6 +43,7 @@ mod modprobe;
 mod mount;
 mod package;
 mod package_facts;
+mod pause;
 mod ping;
 mod pkgutil;
 mod reboot;

@@ -44,6 +44,7 @@ static MODULES: &[&dyn Module] = &[
     &super::mount::Mount,
     &super::package::Package,
     &super::package_facts::PackageFacts,
+    &super::pause::Pause,
     &super::ping::Ping,
     &super::command::Raw,
     &super::reboot::Reboot,

@@ -253,7 +253,8 @@ impl Callback for Human {
 
     fn on_include(&mut self, what: &str, hosts: &[String], item: Option<&Value>) {
         let mut line = format!("included: {what} for {}", hosts.join(", "));
-        if let Some(i) = item {
+        // A label that Python finds false (`0`, `""`) is left out, as Ansible's callback does.
+        if let Some(i) = item.filter(|i| i.truthy()) {
             line.push_str(&format!(" => (item={})", crate::yaml::python_str(i)));
         }
         self.line(&line);

@@ -19,6 +19,11 @@ use std::sync::Arc;
 pub enum LoadError {
     #[error("{0}")]
     At(Box<Located>),
+    /// Not a syntax or parse error but a playbook that names what is not there (a role, an
+    /// imported file) or loops on itself: ansible-playbook stops with exit code 1 for it,
+    /// not 4.
+    #[error("{0}")]
+    Structure(Box<Located>),
     #[error(transparent)]
     Yaml(#[from] YamlError),
 }
@@ -32,17 +37,33 @@ impl LoadError {
         LoadError::At(Box::new(Located::new(span.clone(), message).hint(hint)))
     }
 
+    pub(super) fn structure(
+        span: &Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> LoadError {
+        LoadError::Structure(Box::new(Located::new(span.clone(), message).hint(hint)))
+    }
+
+    /// ansible-playbook's exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LoadError::Structure(_) => 1,
+            _ => 4,
+        }
+    }
+
     pub fn render(&self) -> String {
         match self {
             LoadError::Yaml(e) => e.located().map_or_else(|| e.to_string(), |l| l.to_string()),
-            LoadError::At(l) => l.to_string(),
+            LoadError::At(l) | LoadError::Structure(l) => l.to_string(),
         }
     }
 
     /// The message alone, for a failed task's result.
     pub fn message(&self) -> String {
         match self {
-            LoadError::At(l) => l.message.clone(),
+            LoadError::At(l) | LoadError::Structure(l) => l.message.clone(),
             LoadError::Yaml(e) => e.to_string(),
         }
     }
@@ -74,7 +95,6 @@ const ANSIBLE_MODULES: &[&str] = &[
     "iptables",
     "known_hosts",
     "mount_facts",
-    "pause",
     "rpm_key",
     "script",
     "sysvinit",
@@ -368,10 +388,15 @@ fn load_play(node: &Node, dir: &Path, cx: &LoadCx) -> Result<Play> {
             "fact_path" => play.fact_path = Some(v.to_value()),
             "force_handlers" => play.force_handlers = literal_bool(v)?,
             "vars_files" => {
-                play.vars_files = match v.to_value() {
-                    Value::Seq(items) => items,
-                    Value::Null => Vec::new(),
-                    other => vec![other],
+                play.vars_files = match &v.kind {
+                    NodeKind::Seq(items) => items
+                        .iter()
+                        .map(|i| (i.to_value(), i.span.clone()))
+                        .collect(),
+                    _ => match v.to_value() {
+                        Value::Null => Vec::new(),
+                        other => vec![(other, v.span.clone())],
+                    },
                 }
             }
             "vars_prompt" => play.vars_prompt = load_vars_prompt(v)?,
@@ -793,14 +818,14 @@ fn load_import(
     let file = static_name(&file, cx.vars, &value.span, "import_tasks")?;
     let path = find_task_file(&file, &cx.dir, cx.role.as_deref(), &cx.load.playbook_dir)
         .ok_or_else(|| {
-            LoadError::at(
+            LoadError::structure(
                 &value.span,
                 format!("could not find the task file `{file}` to import"),
                 "paths are relative to the file that imports them (or the role's tasks/)",
             )
         })?;
     if cx.chain.contains(&path) {
-        return Err(LoadError::at(
+        return Err(LoadError::structure(
             &value.span,
             format!("`{file}` imports itself"),
             "remove the cycle of import_tasks",
@@ -1076,7 +1101,7 @@ fn load_task(node: &Node, map: &[(Node, Node)], cx: &ItemCx<'_>) -> Result<Task>
         }
     }
     if let Some(inc) = include_action(&name) {
-        return finish_include(task, inc, &name, args, &include_keys, k, v, cx);
+        return finish_include(task, inc, &name, args, &include_keys, k, v);
     }
     let module = modules::lookup(&name).ok_or_else(|| {
         LoadError::at(
@@ -1159,7 +1184,6 @@ fn finish_include(
     keys: &[&Node],
     k: &Node,
     v: &Node,
-    cx: &ItemCx<'_>,
 ) -> Result<Task> {
     for key in keys {
         let name = key.as_str().unwrap_or_default();
@@ -1244,8 +1268,7 @@ fn finish_include(
         task.apply = Some(Box::new(c));
     }
     if action == INCLUDE_ROLE && !contains_template(&Value::Map(args.clone())) {
-        // A literal role name must exist now, as Ansible finds out at parse time too.
-        role::check_include_args(&args, &v.span, cx)?;
+        role::check_include_args(&args, &v.span)?;
     }
     task.action = action.to_string();
     task.written_action = written.to_string();

@@ -141,8 +141,9 @@ impl Task {
             }
         });
         match &self.role {
-            Some(r) => format!("{} : {base}", r.name),
-            None => base,
+            // An include_role is titled without the role it is written in, as Ansible does.
+            Some(r) if self.action != "include_role" => format!("{} : {base}", r.name),
+            _ => base,
         }
     }
 
@@ -227,7 +228,8 @@ pub struct Play {
     pub gather_timeout: Option<Value>,
     pub fact_path: Option<Value>,
     pub common: Common,
-    pub vars_files: Vec<Value>,
+    /// Each entry with where it is written (for the warning when it is skipped).
+    pub vars_files: Vec<(Value, Span)>,
     pub vars_prompt: Vec<VarsPrompt>,
     pub pre_tasks: Vec<Item>,
     /// Role tasks, in role order, then the play's `tasks`.

@@ -180,12 +180,10 @@ pub(super) fn include_spec(value: &Node, span: &Span, from_include: bool) -> Res
     }
 }
 
-/// A literal `include_role` must name a role that exists, as Ansible checks at parse time.
-pub(super) fn check_include_args(args: &Map, span: &Span, cx: &ItemCx<'_>) -> Result<()> {
-    let spec = spec_from_args(args, span, true)?;
-    find_role(&spec.name, cx.load, cx.role.as_deref(), &cx.dir)
-        .map(|_| ())
-        .ok_or_else(|| not_found(&spec.name, span, cx.load))
+/// A literal `include_role`'s arguments are checked while loading; whether the role exists
+/// is not: Ansible finds that out when a host reaches the include, and fails that host.
+pub(super) fn check_include_args(args: &Map, span: &Span) -> Result<()> {
+    spec_from_args(args, span, true).map(|_| ())
 }
 
 fn not_found(name: &str, span: &Span, cx: &LoadCx) -> LoadError {
@@ -193,7 +191,7 @@ fn not_found(name: &str, span: &Span, cx: &LoadCx) -> LoadError {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    LoadError::at(
+    LoadError::structure(
         span,
         format!("the role `{name}` was not found in {}", searched.join(":")),
         "put the role in `roles/` beside the playbook, or add its directory to roles_path (ansible.cfg or ANSIBLE_ROLES_PATH)",
@@ -415,13 +413,25 @@ fn validation_task(spec: &Value, entry: &str, role: &Arc<Role>, span: &Span, dir
 /// Loads a role and, first, its dependencies. `chain` holds the roles that depend on this
 /// one (outermost first); a role found again in its own chain is a cycle.
 pub(super) fn load(spec: &RoleSpec, cx: &ItemCx<'_>, chain: &[Arc<Role>]) -> Result<LoadedRole> {
+    load_in(spec, cx, chain, true)
+}
+
+/// [`load`], where `cycles` says whether `chain` is one of dependencies (which must not
+/// cycle) or of roles that include each other at run time, which Ansible lets recurse (the
+/// executor bounds how deep).
+fn load_in(
+    spec: &RoleSpec,
+    cx: &ItemCx<'_>,
+    chain: &[Arc<Role>],
+    cycles: bool,
+) -> Result<LoadedRole> {
     let parent = chain.last().map(Arc::as_ref);
     let path = find_role(&spec.name, cx.load, parent, &cx.dir)
         .ok_or_else(|| not_found(&spec.name, &spec.span, cx.load))?;
     // Absolute, as Ansible's role paths are (results and `role_path` show it).
     let path = std::path::absolute(&path).unwrap_or(path);
-    if chain.iter().any(|r| r.path == path) || chain.len() > 30 {
-        return Err(LoadError::at(
+    if cycles && (chain.iter().any(|r| r.path == path) || chain.len() > 30) {
+        return Err(LoadError::structure(
             &spec.span,
             format!("the role `{}` depends on itself", spec.name),
             "remove the cycle from the roles' meta/main.yml dependencies",
@@ -622,7 +632,7 @@ pub fn load_role_include(args: &Map, vars: Map, from: &Task, cx: &LoadCx) -> Res
         }
         None => Vec::new(),
     };
-    load(&spec, &icx, &chain)
+    load_in(&spec, &icx, &chain, false)
 }
 
 impl Role {
