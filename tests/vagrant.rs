@@ -81,10 +81,19 @@ fn virtualbox_machines_join_the_stack_groups() {
         serde_json::json!(["k3s_server", "k3s_agents"])
     );
     assert!(inv.get("ungrouped").and_then(|g| g.get("hosts")).is_none());
+    // The connection settings from `vagrant ssh-config`, beside the inventory's group_vars.
     let server = &inv["_meta"]["hostvars"]["server1"];
+    let connection: serde_json::Map<String, serde_json::Value> = server
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("ansible_") || *k == "private_ip")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(server["k3s_api_address"], "192.168.56.10", "group_vars");
     assert_eq!(
-        server,
-        &serde_json::json!({
+        serde_json::Value::Object(connection),
+        serde_json::json!({
             "ansible_host": "127.0.0.1",
             "ansible_port": 2222,
             "ansible_user": "vagrant",
