@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn apt_origins_from_policy() {
-        let policy = "Package files:\n 100 /var/lib/dpkg/status\n     release a=now\n 500 http://deb.debian.org/debian bookworm/main amd64 Packages\n     release v=12.15,o=Debian,a=oldstable,n=bookworm,l=Debian,c=main,b=amd64\n     origin deb.debian.org\nPinned packages:\nhello:\n  Installed: 2.10-3\n  Candidate: 2.10-3\n  Version table:\n *** 2.10-3 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n        100 /var/lib/dpkg/status\nlocal:\n  Installed: 1.0\n  Candidate: 1.0\n  Version table:\n *** 1.0 100\n        100 /var/lib/dpkg/status\n";
+        let policy = "Package files:\n 100 /var/lib/dpkg/status\n     release a=now\n 500 http://mirror.example/debian bookworm/main amd64 Packages\n     release v=12.15,o=Debian,a=oldstable,n=bookworm,l=Debian,c=main,b=amd64\n     origin mirror.example\nPinned packages:\nhello:\n  Installed: 2.10-3\n  Candidate: 2.10-3\n  Version table:\n *** 2.10-3 500\n        500 http://mirror.example/debian bookworm/main amd64 Packages\n        100 /var/lib/dpkg/status\nlocal:\n  Installed: 1.0\n  Candidate: 1.0\n  Version table:\n *** 1.0 100\n        100 /var/lib/dpkg/status\n";
         let o = origins(policy);
         assert_eq!(o["hello"], Value::str("Debian"));
         assert_eq!(o["local"], Value::Null);
