@@ -21,9 +21,7 @@ fn contains_word(v: &Value, word: &str) -> bool {
     match v {
         Value::Str(s) => s.contains(word),
         Value::Seq(items) => items.iter().any(|i| contains_word(i, word)),
-        Value::Map(m) => m
-            .iter()
-            .any(|(k, v)| contains_word(k, word) || contains_word(v, word)),
+        Value::Map(m) => map_mentions(m, word),
         _ => false,
     }
 }
@@ -36,9 +34,9 @@ fn map_mentions(m: &Map, word: &str) -> bool {
 fn items_mention(items: &[Item], word: &str) -> bool {
     items.iter().any(|i| match i {
         Item::Task(t) => {
-            contains_word(&Value::Map(t.args.clone()), word)
+            map_mentions(&t.args, word)
                 || t.common.when.iter().any(|w| contains_word(w, word))
-                || contains_word(&Value::Map(t.common.vars.clone()), word)
+                || map_mentions(&t.common.vars, word)
                 || t.loop_
                     .as_ref()
                     .is_some_and(|l| contains_word(&l.terms, word))
@@ -60,10 +58,10 @@ fn items_mention(items: &[Item], word: &str) -> bool {
                 || items_mention(&b.rescue, word)
                 || items_mention(&b.always, word)
                 || b.common.when.iter().any(|w| contains_word(w, word))
-                || contains_word(&Value::Map(b.common.vars.clone()), word)
+                || map_mentions(&b.common.vars, word)
                 || b.role.as_ref().is_some_and(|r| {
-                    contains_word(&Value::Map(r.defaults.clone()), word)
-                        || contains_word(&Value::Map(r.vars.clone()), word)
+                    map_mentions(&r.defaults, word)
+                        || map_mentions(&r.vars, word)
                         || dir_mentions(&r.path.join("templates"), word)
                 })
         }
@@ -254,10 +252,10 @@ impl Executor<'_> {
         ]
         .iter()
         .any(|items| items_mention(items, "hostvars"))
-            || contains_word(&Value::Map(play.common.vars.clone()), "hostvars")
+            || map_mentions(&play.common.vars, "hostvars")
             || play.roles.iter().any(|r| {
-                contains_word(&Value::Map(r.defaults.clone()), "hostvars")
-                    || contains_word(&Value::Map(r.vars.clone()), "hostvars")
+                map_mentions(&r.defaults, "hostvars")
+                    || map_mentions(&r.vars, "hostvars")
             })
             // Inventory and extra variables are templated lazily where a task reads them, so
             // one naming `hostvars` (`registry: "{{ hostvars[groups.registry[0]].ansible_host
