@@ -135,9 +135,14 @@ echo prepared
 #[test]
 fn accounts_and_system_modules_on_the_lab() {
     let Some(lab) = Lab::up(2, 3) else { return };
-    let prepared = parallel(lab.hosts.clone(), |h| lab.on_host(&h, PREPARE));
+    let prepared = parallel(lab.hosts.clone(), |h| lab.on_host_output(&h, PREPARE));
     for (h, out) in lab.hosts.iter().zip(&prepared) {
-        assert!(out.ends_with("prepared"), "{h}: {out}");
+        assert!(
+            stdout(out).trim_end().ends_with("prepared"),
+            "{h}: {}\n{}",
+            stdout(out),
+            stderr(out)
+        );
     }
     differential(&lab);
     authorized_key(&lab);
