@@ -687,6 +687,10 @@ fn argument_errors_name_the_task() {
             "name: x, image: y, state: running",
             "value of `state` must be one of: absent, present, healthy, stopped, started, got: running",
         ),
+        (
+            "name: x, image: y, client_cert: /etc/docker/cert.pem",
+            "parameters are required together: client_cert, client_key",
+        ),
     ];
     for (i, (args, says)) in cases.iter().enumerate() {
         let path = dir.join(format!("case{i}.yml"));
@@ -831,6 +835,11 @@ fn argument_errors_name_the_task() {
             "docker_volume",
             "name: v, lables: {a: b}",
             "unsupported parameters for (docker_volume) module: lables",
+        ),
+        (
+            "docker_volume",
+            "name: v, tls_client_key: /k",
+            "parameters are required together: client_cert, client_key",
         ),
         (
             "docker_volume",

@@ -29,6 +29,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[],
     required_one_of: &[&["path", "family"]],
+    required_together: &[],
     free_form: false,
     open: false,
 };

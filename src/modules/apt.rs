@@ -59,6 +59,7 @@ pub static SPEC: ArgSpec = ArgSpec {
     // Ansible's rule (one of autoremove, deb, package, update_cache, upgrade) always holds:
     // autoremove and upgrade have defaults by the time it is checked.
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

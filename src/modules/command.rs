@@ -38,6 +38,7 @@ static COMMAND_SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["argv", "_raw_params", "cmd"]],
     required_one_of: &[],
+    required_together: &[],
     free_form: true,
     open: false,
 };
@@ -55,6 +56,7 @@ static SHELL_SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[],
     required_one_of: &[],
+    required_together: &[],
     free_form: true,
     open: false,
 };
@@ -63,6 +65,7 @@ static RAW_SPEC: ArgSpec = ArgSpec {
     options: &[Opt::new("executable", Kind::Path)],
     mutually_exclusive: &[],
     required_one_of: &[],
+    required_together: &[],
     free_form: true,
     open: false,
 };

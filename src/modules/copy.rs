@@ -52,6 +52,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["content", "src"]],
     required_one_of: &[&["content", "src"]],
+    required_together: &[],
     free_form: false,
     open: false,
 };

@@ -42,6 +42,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

@@ -15,6 +15,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["msg", "var"]],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

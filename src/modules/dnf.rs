@@ -62,6 +62,7 @@ pub static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["name", "list"], &["best", "nobest"]],
     required_one_of: &[&["name", "list", "update_cache"]],
+    required_together: &[],
     free_form: false,
     open: false,
 };

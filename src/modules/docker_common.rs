@@ -58,6 +58,8 @@ pub fn spec(
         options: Vec::leak(options),
         mutually_exclusive,
         required_one_of,
+        // community.docker's common arguments: a client certificate goes with its key.
+        required_together: &[&["client_cert", "client_key"]],
         free_form: false,
         open: false,
     }

@@ -48,6 +48,7 @@ static SPEC: ArgSpec = ArgSpec {
         &["accept_hostkey", "accept_newhostkey"],
     ],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

@@ -24,6 +24,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["file", "dir"], &["_raw_params", "dir"]],
     required_one_of: &[],
+    required_together: &[],
     free_form: true,
     open: false,
 };

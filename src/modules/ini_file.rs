@@ -40,6 +40,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["value", "values"]],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

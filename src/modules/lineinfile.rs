@@ -43,6 +43,7 @@ static SPEC: ArgSpec = ArgSpec {
         &["backrefs", "search_string"],
     ],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

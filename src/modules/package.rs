@@ -19,6 +19,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     // The rest belongs to the module the host's manager selects.
     open: true,

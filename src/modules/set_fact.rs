@@ -12,6 +12,7 @@ static SPEC: ArgSpec = ArgSpec {
     options: &[Opt::new("cacheable", Kind::Bool).default("false")],
     mutually_exclusive: &[],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: true,
 };

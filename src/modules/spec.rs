@@ -116,6 +116,8 @@ pub struct ArgSpec {
     pub options: &'static [Opt],
     pub mutually_exclusive: &'static [&'static [&'static str]],
     pub required_one_of: &'static [&'static [&'static str]],
+    /// Ansible's `required_together`: set one of a group, set all of it.
+    pub required_together: &'static [&'static [&'static str]],
     /// Whether a free-form string (`command: ls -l`) is accepted, stored as `_raw_params`.
     pub free_form: bool,
     /// Whether options not in the list are accepted (action plugins like `set_fact`).
@@ -128,6 +130,7 @@ impl ArgSpec {
             options,
             mutually_exclusive: &[],
             required_one_of: &[],
+            required_together: &[],
             free_form: false,
             open: false,
         }
@@ -424,6 +427,15 @@ impl ArgSpec {
             "",
             self.mutually_exclusive,
         )?;
+        for group in self.required_together {
+            let set = group.iter().filter(|n| raw_has(&out, n)).count();
+            if set > 0 && set < group.len() {
+                return Err(format!(
+                    "parameters are required together: {}",
+                    group.join(", ")
+                ));
+            }
+        }
         for group in self.required_one_of {
             if !group.iter().any(|n| raw_has(&out, n)) {
                 return Err(format!(
@@ -519,6 +531,23 @@ mod tests {
         );
         let a = SPEC.validate("m", &map("cpus: '1.5'")).expect("float");
         assert_eq!(a.get("cpus"), Some(&Value::Float(1.5)));
+        static TLS: ArgSpec = ArgSpec {
+            required_together: &[&["client_cert", "client_key"]],
+            ..ArgSpec::new(&[
+                Opt::new("client_cert", Kind::Path),
+                Opt::new("client_key", Kind::Path),
+            ])
+        };
+        let e = TLS.validate("m", &map("client_key: /k")).unwrap_err();
+        assert_eq!(
+            e,
+            "parameters are required together: client_cert, client_key"
+        );
+        assert!(
+            TLS.validate("m", &map("client_key: /k\nclient_cert: /c"))
+                .is_ok()
+        );
+        assert!(TLS.validate("m", &map("{}")).is_ok());
         let e = SPEC.validate("m", &map("links: [a]")).unwrap_err();
         assert_eq!(
             e,

@@ -39,6 +39,7 @@ static SPEC: ArgSpec = ArgSpec {
         "daemon_reload",
         "daemon_reexec",
     ]],
+    required_together: &[],
     free_form: false,
     open: false,
 };
@@ -413,6 +414,7 @@ static SERVICE_SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[],
     required_one_of: &[&["state", "enabled"]],
+    required_together: &[],
     free_form: false,
     open: false,
 };

@@ -24,6 +24,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[],
     required_one_of: &[&["hwclock", "name"]],
+    required_together: &[],
     free_form: false,
     open: false,
 };

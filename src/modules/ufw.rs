@@ -58,6 +58,7 @@ static SPEC: ArgSpec = ArgSpec {
         &["direction", "interface_out"],
     ],
     required_one_of: &[&["state", "default", "rule", "logging"]],
+    required_together: &[],
     free_form: false,
     open: false,
 };

@@ -40,6 +40,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["include", "exclude"], &["copy", "remote_src"]],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };

@@ -65,6 +65,7 @@ static SPEC: ArgSpec = ArgSpec {
     ],
     mutually_exclusive: &[&["body", "src"]],
     required_one_of: &[],
+    required_together: &[],
     free_form: false,
     open: false,
 };
