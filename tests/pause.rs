@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PLAY: &str = r#"- hosts: all
@@ -119,47 +119,19 @@ fn pause_waits_and_does_not_block_without_a_terminal() {
 fn pause_reads_the_answer_on_a_terminal() {
     // A pseudo-terminal as kiln's controlling terminal; the answer is typed once the prompt
     // shows and echo is off (`echo: false`).
-    const DRIVER: &str = r#"
-import os, pty, sys, termios, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-seen, answered = b"", False
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    seen += data
-    if not answered and b"your answer (output is hidden):" in seen:
-        deadline = time.time() + 5
-        while time.time() < deadline and termios.tcgetattr(fd)[3] & termios.ECHO:
-            time.sleep(0.01)
-        os.write(fd, b"forty two\n")
-        answered = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(seen)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
     let (dir, site, inv) = setup("term");
     let started = Instant::now();
-    let out = Command::new(oracle_python())
-        .arg("-c")
-        .arg(DRIVER)
-        .arg(env!("CARGO_BIN_EXE_kiln"))
-        .arg("run")
+    let mut c = kiln();
+    c.arg("run")
         .arg(&site)
         .arg("-i")
         .arg(&inv)
         .arg("-e")
         .arg(format!("out={}", dir.display()))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("python");
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+        .env("NO_COLOR", "1");
+    let (rc, text) =
+        common::terminal::on_terminal(&c, &[("your answer (output is hidden):", "forty two")]);
+    assert_eq!(rc, 0, "{text}");
     assert!(started.elapsed() >= Duration::from_secs(2));
     assert!(
         !text.contains("forty two"),

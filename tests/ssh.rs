@@ -536,49 +536,15 @@ fn the_core_module_playbook_over_ssh_matches_the_local_run() {
     }
 }
 
-/// Runs kiln on a pseudo-terminal (as a person at a keyboard would), typing each answer once
-/// its prompt has appeared. Returns the exit code and everything the terminal showed.
+/// kiln in `home` on a pseudo-terminal (see `common::terminal`).
 fn on_terminal(home: &Home, args: &[String], answers: &[(&str, &str)]) -> (i32, String) {
-    const DRIVER: &str = r#"
-import json, os, pty, sys, termios, time
-argv, answers = json.loads(sys.argv[1])
-def echo_off(fd):
-    # Type only once the program has turned echo off, as a person would after the prompt.
-    deadline = time.time() + 5
-    while time.time() < deadline and termios.tcgetattr(fd)[3] & termios.ECHO:
-        time.sleep(0.01)
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(argv[0], argv)
-seen, mark = b"", 0
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    seen += data
-    if answers and answers[0][0].encode() in seen[mark:]:
-        echo_off(fd)
-        os.write(fd, (answers.pop(0)[1] + "\n").encode())
-        mark = len(seen)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(seen)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let mut argv = vec![env!("CARGO_BIN_EXE_kiln").to_string()];
-    argv.extend(args.iter().cloned());
-    let spec = serde_json::json!([argv, answers]);
-    let out = Command::new("python3")
-        .args(["-c", DRIVER, &spec.to_string()])
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    c.args(args)
         .env("HOME", &home.dir)
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("ANSIBLE_HOST_KEY_CHECKING")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("python3");
-    (out.status.code().unwrap_or(-1), stdout(&out))
+        .env("NO_COLOR", "1");
+    common::terminal::on_terminal(&c, answers)
 }
 
 #[test]

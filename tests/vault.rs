@@ -1433,49 +1433,16 @@ fn edit_and_create_use_a_private_temporary_file() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// Runs kiln on a pseudo-terminal (its controlling terminal), answering each prompt in
-/// turn once it appears and the program has turned echo off; returns the exit code and
-/// everything the terminal showed.
+/// kiln on a pseudo-terminal (see `common::terminal`), with the oracle's environment
+/// cleaned as for every command here, plus `env`.
 fn on_terminal(args: &[&str], env: &[(&str, &str)], answers: &[(&str, &str)]) -> (i32, String) {
-    const DRIVER: &str = r#"
-import json, os, pty, sys, termios, time
-argv, answers = json.loads(sys.argv[1])
-def echo_off(fd):
-    deadline = time.time() + 5
-    while time.time() < deadline and termios.tcgetattr(fd)[3] & termios.ECHO:
-        time.sleep(0.01)
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(argv[0], argv)
-seen, mark = b"", 0
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    seen += data
-    if answers and answers[0][0].encode() in seen[mark:]:
-        echo_off(fd)
-        os.write(fd, (answers.pop(0)[1] + "\n").encode())
-        mark = len(seen)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(seen)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let mut argv = vec![env!("CARGO_BIN_EXE_kiln").to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let spec = serde_json::json!([argv, answers]);
-    let mut c = Command::new(oracle_python());
-    c.args(["-c", DRIVER, &spec.to_string()])
-        .env("NO_COLOR", "1");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    c.args(args).env("NO_COLOR", "1");
     clean_env(&mut c);
     for (k, v) in env {
         c.env(k, v);
     }
-    let out = c.output().expect("python");
-    (out.status.code().unwrap_or(-1), stdout(&out))
+    common::terminal::on_terminal(&c, answers)
 }
 
 /// kiln with no controlling terminal at all (`setsid`), stdin closed.

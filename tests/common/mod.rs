@@ -4,6 +4,7 @@
 
 pub mod lab;
 pub mod sshd;
+pub mod terminal;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
