@@ -9,6 +9,7 @@
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
 use crate::connection::quote;
+use crate::template::filters::path::normpath;
 use crate::template::filters::regex::{Anchor, PyRegex};
 use crate::try_conn;
 use crate::yaml::{Map, Value};
@@ -152,34 +153,6 @@ impl Entry {
         put("isgid", b(0o2000));
         out
     }
-}
-
-/// Python's `os.path.normpath` on POSIX.
-pub fn normpath(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let initial = if p.starts_with("//") && !p.starts_with("///") {
-        2
-    } else if p.starts_with('/') {
-        1
-    } else {
-        0
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        if c.is_empty() || c == "." {
-            continue;
-        }
-        if c != ".." || (initial == 0 && parts.is_empty()) || parts.last() == Some(&"..") {
-            parts.push(c);
-        } else if !parts.is_empty() {
-            parts.pop();
-        }
-    }
-    let joined = parts.join("/");
-    let out = format!("{}{joined}", "/".repeat(initial));
-    if out.is_empty() { ".".into() } else { out }
 }
 
 /// Python's `float(st_mtime)` from the host's `SECONDS[.FRACTION]` text.

@@ -593,7 +593,7 @@ impl Ctx<'_> {
 
 /// `unfrackgitpath`: a normalised path (URLs compare as normalised strings).
 fn unfrack(p: &str) -> String {
-    super::find::normpath(p)
+    crate::template::filters::path::normpath(p)
 }
 
 fn set_prepared(r: &mut TaskResult, text: Option<String>) {
@@ -764,9 +764,9 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskResult> {
     }
     let dest = dest_arg.map(|d| {
         if d.starts_with('/') {
-            super::find::normpath(&d)
+            crate::template::filters::path::normpath(&d)
         } else {
-            super::find::normpath(&format!("{cwd}/{d}"))
+            crate::template::filters::path::normpath(&format!("{cwd}/{d}"))
         }
     });
     let g = Ctx {

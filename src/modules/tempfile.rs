@@ -111,7 +111,7 @@ impl Module for TempFile {
             }
         }
         let mut lines = text.lines();
-        let path = super::find::normpath(lines.next().unwrap_or_default());
+        let path = crate::template::filters::path::normpath(lines.next().unwrap_or_default());
         let mut r = TaskResult::changed(true);
         filecommon::add_path_info(&mut r, lines.next().unwrap_or("absent"));
         r.data.insert(Value::str("path"), Value::str(path));

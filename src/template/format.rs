@@ -2,7 +2,7 @@
 //! non-string value inside text: `[1, 'a']`, `{'k': 1}`, `True`, `None`.
 
 use super::value::{OMIT, invalid_error, map_pairs, undefined_error};
-use crate::yaml::python_float_repr;
+use crate::yaml::{python_float_repr, python_str_repr};
 use minijinja::value::ValueKind;
 use minijinja::{Error, Value as Mj};
 
@@ -55,7 +55,7 @@ fn write_repr(v: &Mj, out: &mut String) -> Result<(), Error> {
         ValueKind::None => out.push_str("None"),
         ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
         ValueKind::Number => out.push_str(&number_text(v)),
-        ValueKind::String => out.push_str(&str_repr(v.as_str().unwrap_or_default())),
+        ValueKind::String => out.push_str(&python_str_repr(v.as_str().unwrap_or_default())),
         ValueKind::Bytes => {
             out.push('b');
             out.push_str(&bytes_repr(v.as_bytes().unwrap_or_default()));
@@ -87,42 +87,6 @@ fn write_repr(v: &Mj, out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
-/// Python's `repr()` of a `str`.
-pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !is_printable(c) => {
-                let n = c as u32;
-                if n < 0x100 {
-                    out.push_str(&format!("\\x{n:02x}"));
-                } else if n < 0x10000 {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 fn bytes_repr(b: &[u8]) -> String {
     let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
         '"'
@@ -149,28 +113,6 @@ fn bytes_repr(b: &[u8]) -> String {
     out
 }
 
-/// An approximation of Python's `str.isprintable()` for the characters that matter in
-/// practice: controls, format characters, line/paragraph separators and non-ASCII spaces.
-pub fn is_printable(c: char) -> bool {
-    let n = c as u32;
-    if n < 0x20 || (0x7f..0xa0).contains(&n) {
-        return false;
-    }
-    !matches!(
-        n,
-        0xa0 | 0xad
-            | 0x1680
-            | 0x2000..=0x200f
-            | 0x2028..=0x202f
-            | 0x205f..=0x206f
-            | 0x3000
-            | 0xfeff
-            | 0xd800..=0xdfff
-            | 0xe000..=0xf8ff
-            | 0xfff9..=0xfffb
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +128,7 @@ mod tests {
         assert_eq!(py_str(&v).ok().as_deref(), Some("[1, 'a', None, True]"));
         let m = Mj::from_pairs([(Mj::from("k"), Mj::from(1.0))]);
         assert_eq!(py_str(&m).ok().as_deref(), Some("{'k': 1.0}"));
-        assert_eq!(str_repr("it's"), "\"it's\"");
-        assert_eq!(str_repr("a\u{85}"), "'a\\x85'");
+        assert_eq!(python_str_repr("it's"), "\"it's\"");
+        assert_eq!(python_str_repr("a\u{85}"), "'a\\x85'");
     }
 }

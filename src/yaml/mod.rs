@@ -110,7 +110,30 @@ fn write_repr(value: &Value, out: &mut String, _top: bool) {
     }
 }
 
-/// Python's quoting of a str: single quotes unless the text has a single quote and no double.
+/// An approximation of Python's `str.isprintable()` for the characters that matter in
+/// practice: controls, format characters, line/paragraph separators and non-ASCII spaces.
+pub fn is_printable(c: char) -> bool {
+    let n = c as u32;
+    if n < 0x20 || (0x7f..0xa0).contains(&n) {
+        return false;
+    }
+    !matches!(
+        n,
+        0xa0 | 0xad
+            | 0x1680
+            | 0x2000..=0x200f
+            | 0x2028..=0x202f
+            | 0x205f..=0x206f
+            | 0x3000
+            | 0xfeff
+            | 0xd800..=0xdfff
+            | 0xe000..=0xf8ff
+            | 0xfff9..=0xfffb
+    )
+}
+
+/// Python's `repr()` of a `str`: single quotes unless the text has a single quote and no
+/// double, and escapes for what Python does not print.
 pub fn python_str_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
@@ -129,8 +152,15 @@ pub fn python_str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
+            c if !is_printable(c) => {
+                let n = c as u32;
+                if n < 0x100 {
+                    out.push_str(&format!("\\x{n:02x}"));
+                } else if n < 0x10000 {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
             }
             c => out.push(c),
         }
