@@ -241,6 +241,27 @@ impl EncryptWith {
     }
 }
 
+/// The secret that `encrypt_id` (or the only one) picks from `secrets`, with the configured
+/// salt: what create, encrypt, encrypt_string and rekey encrypt with.
+fn encrypt_with(
+    settings: &VaultSettings,
+    secrets: Vec<(String, Secret)>,
+    encrypt_id: Option<&str>,
+) -> Result<EncryptWith, Failure> {
+    let (id, secret) = settings
+        .vault(secrets)
+        .encrypt_secret(encrypt_id)
+        .map_err(vault_failure)?;
+    Ok(EncryptWith {
+        id,
+        secret,
+        salt: settings
+            .encrypt_salt
+            .as_ref()
+            .map(|s| s.as_bytes().to_vec()),
+    })
+}
+
 fn encrypt_secret(
     settings: &VaultSettings,
     common: &Common,
@@ -266,18 +287,7 @@ fn encrypt_secret(
             "A vault password is required to use Ansible's Vault",
         ));
     }
-    let (id, secret) = settings
-        .vault(secrets)
-        .encrypt_secret(encrypt_id.as_deref())
-        .map_err(vault_failure)?;
-    Ok(EncryptWith {
-        id,
-        secret,
-        salt: settings
-            .encrypt_salt
-            .as_ref()
-            .map(|s| s.as_bytes().to_vec()),
-    })
+    encrypt_with(settings, secrets, encrypt_id.as_deref())
 }
 
 fn read_secrets(settings: &VaultSettings, common: &Common) -> Result<Vault, Failure> {
@@ -534,18 +544,7 @@ fn new_secret(
             "A new vault password is required to use Ansible's Vault rekey",
         ));
     }
-    let (id, secret) = settings
-        .vault(secrets)
-        .encrypt_secret(encrypt_id.as_deref())
-        .map_err(vault_failure)?;
-    Ok(EncryptWith {
-        id,
-        secret,
-        salt: settings
-            .encrypt_salt
-            .as_ref()
-            .map(|s| s.as_bytes().to_vec()),
-    })
+    encrypt_with(settings, secrets, encrypt_id.as_deref())
 }
 
 fn rekey(v: &Vault, new: &EncryptWith, file: &str) -> Result<(), Failure> {

@@ -7,7 +7,7 @@ use super::docker_common::{self as dc, Docker};
 use super::docker_image::docker_sh;
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
-use crate::connection::{Input, PutOptions, quote};
+use crate::connection::{Input, Output, PutOptions, quote};
 use async_trait::async_trait;
 use base64::Engine as _;
 use serde_json::Value as J;
@@ -105,6 +105,17 @@ fn helper_for(config: &J, registry: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A credential helper's store or erase: its message on stdout when it fails.
+fn helper_result(out: &Output) -> Result<(), String> {
+    if out.rc != 0 {
+        return Err(format!(
+            "Credentials store error: {}",
+            out.stdout_text().trim()
+        ));
+    }
+    Ok(())
+}
+
 struct Store<'a, 'b> {
     cx: &'a TaskCx<'b>,
     helper: Option<String>,
@@ -113,18 +124,30 @@ struct Store<'a, 'b> {
 }
 
 impl Store<'_, '_> {
+    /// `docker-credential-HELPER ACTION` on the target, `input` on its stdin (the protocol
+    /// the docker CLI speaks to credential helpers).
+    async fn helper_call(
+        &self,
+        helper: &str,
+        action: &str,
+        input: Vec<u8>,
+    ) -> Result<Output, String> {
+        self.cx
+            .sh_with_input(
+                format!("docker-credential-{} {action}", quote::quote(helper)),
+                input,
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The stored user and secret for exactly this server name, as the store keeps them.
     async fn get(&self, server: &str) -> Result<Option<(String, String)>, String> {
         match &self.helper {
             Some(h) => {
                 let out = self
-                    .cx
-                    .sh_with_input(
-                        format!("docker-credential-{} get", quote::quote(h)),
-                        server.as_bytes().to_vec(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .helper_call(h, "get", server.as_bytes().to_vec())
+                    .await?;
                 if out.rc != 0 {
                     let msg = out.stdout_text();
                     if msg.contains("credentials not found") {
@@ -180,20 +203,9 @@ impl Store<'_, '_> {
                 let body =
                     serde_json::json!({"ServerURL": server, "Username": user, "Secret": password});
                 let out = self
-                    .cx
-                    .sh_with_input(
-                        format!("docker-credential-{} store", quote::quote(h)),
-                        body.to_string().into_bytes(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if out.rc != 0 {
-                    return Err(format!(
-                        "Credentials store error: {}",
-                        out.stdout_text().trim()
-                    ));
-                }
-                Ok(())
+                    .helper_call(h, "store", body.to_string().into_bytes())
+                    .await?;
+                helper_result(&out)
             }
             None => {
                 let auth =
@@ -215,20 +227,9 @@ impl Store<'_, '_> {
         match &self.helper {
             Some(h) => {
                 let out = self
-                    .cx
-                    .sh_with_input(
-                        format!("docker-credential-{} erase", quote::quote(h)),
-                        server.as_bytes().to_vec(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if out.rc != 0 {
-                    return Err(format!(
-                        "Credentials store error: {}",
-                        out.stdout_text().trim()
-                    ));
-                }
-                Ok(())
+                    .helper_call(h, "erase", server.as_bytes().to_vec())
+                    .await?;
+                helper_result(&out)
             }
             None => {
                 let removed = self
