@@ -675,6 +675,43 @@ impl Unarchive {
         result
             .data
             .insert(Value::str("src"), Value::str(abs_src.clone()));
+        // The same tar words compare (`--diff`) and extract: the archive's compression flag,
+        // the task's extra_opts, owner, group, keep_newer and excludes, then the members.
+        let tar_cmd = |action: &str| -> Vec<String> {
+            let tar_path = text
+                .lines()
+                .find_map(|l| l.strip_prefix("tar "))
+                .unwrap_or("tar")
+                .to_string();
+            let flag = TARS
+                .iter()
+                .find(|(n, _)| *n == handler)
+                .map_or("", |(_, f)| *f);
+            let mut c = vec![tar_path, action.into(), "-C".into(), dest.into()];
+            if !flag.is_empty() {
+                c.push(flag.into());
+            }
+            if !opts.is_empty() {
+                c.push("--show-transformed-names".into());
+                c.extend(opts.iter().cloned());
+            }
+            if let Some(o) = &owner {
+                c.push(format!("--owner={}", quote::quote(o)));
+            }
+            if let Some(g) = &group {
+                c.push(format!("--group={}", quote::quote(g)));
+            }
+            if keep_newer {
+                c.push("--keep-newer-files".into());
+            }
+            for e in &tar_excludes {
+                c.push(format!("--exclude={e}"));
+            }
+            c.push("-f".into());
+            c.push(abs_src.clone());
+            c.extend(includes.iter().cloned());
+            c
+        };
         let (files, unarchived, prepared, zip_excludes) = if is_zip {
             let names = lines_after(&text, "__kiln_names__");
             let mut files: Vec<String> = Vec::new();
@@ -789,11 +826,6 @@ impl Unarchive {
             };
             (files, check.unarchived, check.diff, check.excludes)
         } else {
-            let tar_path = text
-                .lines()
-                .find_map(|l| l.strip_prefix("tar "))
-                .unwrap_or("tar")
-                .to_string();
             let mut files = Vec::new();
             for l in lines_after(&text, "__kiln_list__") {
                 let mut name = escape_decode(l);
@@ -804,33 +836,7 @@ impl Unarchive {
                     files.push(name);
                 }
             }
-            let flag = TARS
-                .iter()
-                .find(|(n, _)| *n == handler)
-                .map_or("", |(_, f)| *f);
-            let mut diff_cmd = vec![tar_path.clone(), "--diff".into(), "-C".into(), dest.into()];
-            if !flag.is_empty() {
-                diff_cmd.push(flag.into());
-            }
-            if !opts.is_empty() {
-                diff_cmd.push("--show-transformed-names".into());
-                diff_cmd.extend(opts.iter().cloned());
-            }
-            if let Some(o) = &owner {
-                diff_cmd.push(format!("--owner={}", quote::quote(o)));
-            }
-            if let Some(g) = &group {
-                diff_cmd.push(format!("--group={}", quote::quote(g)));
-            }
-            if keep_newer {
-                diff_cmd.push("--keep-newer-files".into());
-            }
-            for e in &tar_excludes {
-                diff_cmd.push(format!("--exclude={e}"));
-            }
-            diff_cmd.push("-f".into());
-            diff_cmd.push(abs_src.clone());
-            diff_cmd.extend(includes.iter().cloned());
+            let diff_cmd = tar_cmd("--diff");
             let out = try_conn!(
                 cx.sh(format!(
                     "LC_ALL=C; export LC_ALL; cd {qd} && {} 2>&1",
@@ -878,39 +884,7 @@ impl Unarchive {
                 c.push(dest.into());
                 c
             } else {
-                let tar_path = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("tar "))
-                    .unwrap_or("tar")
-                    .to_string();
-                let flag = TARS
-                    .iter()
-                    .find(|(n, _)| *n == handler)
-                    .map_or("", |(_, f)| *f);
-                let mut c = vec![tar_path, "--extract".into(), "-C".into(), dest.into()];
-                if !flag.is_empty() {
-                    c.push(flag.into());
-                }
-                if !opts.is_empty() {
-                    c.push("--show-transformed-names".into());
-                    c.extend(opts.iter().cloned());
-                }
-                if let Some(o) = &owner {
-                    c.push(format!("--owner={}", quote::quote(o)));
-                }
-                if let Some(g) = &group {
-                    c.push(format!("--group={}", quote::quote(g)));
-                }
-                if keep_newer {
-                    c.push("--keep-newer-files".into());
-                }
-                for e in &tar_excludes {
-                    c.push(format!("--exclude={e}"));
-                }
-                c.push("-f".into());
-                c.push(abs_src.clone());
-                c.extend(includes.iter().cloned());
-                c
+                tar_cmd("--extract")
             };
             let out = try_conn!(
                 cx.sh(format!(
