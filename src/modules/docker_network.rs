@@ -468,6 +468,37 @@ fn create_cmd(
     docker.cmd(&w)
 }
 
+/// A dict option (`labels`, `driver_options`) against the network's: the whole dict when the
+/// network has none, else each wanted key that differs (more keys on the network are fine).
+fn compare_dict(d: &mut Tracker, name: &str, wanted: &[(String, String)], have: Option<&J>) {
+    if wanted.is_empty() {
+        return;
+    }
+    match have.and_then(J::as_object).filter(|o| !o.is_empty()) {
+        None => d.add(
+            name,
+            J::Object(
+                wanted
+                    .iter()
+                    .map(|(k, v)| (k.clone(), J::String(v.clone())))
+                    .collect(),
+            ),
+            have.cloned().unwrap_or(J::Null),
+        ),
+        Some(o) => {
+            for (k, v) in wanted {
+                if o.get(k).and_then(J::as_str) != Some(v.as_str()) {
+                    d.add(
+                        format!("{name}.{k}"),
+                        J::String(v.clone()),
+                        o.get(k).cloned().unwrap_or(J::Null),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// community.docker's comparison of an existing network with the task.
 fn differ(
     args: &Args,
@@ -499,35 +530,7 @@ fn differ(
     if !driver.is_empty() && Some(driver) != net.get("Driver").and_then(J::as_str) {
         d.add("driver", J::String(driver.into()), get("Driver"));
     }
-    if !driver_options.is_empty() {
-        match net
-            .get("Options")
-            .and_then(J::as_object)
-            .filter(|o| !o.is_empty())
-        {
-            None => d.add(
-                "driver_options",
-                J::Object(
-                    driver_options
-                        .iter()
-                        .map(|(k, v)| (k.clone(), J::String(v.clone())))
-                        .collect(),
-                ),
-                get("Options"),
-            ),
-            Some(o) => {
-                for (k, v) in driver_options {
-                    if o.get(k).and_then(J::as_str) != Some(v.as_str()) {
-                        d.add(
-                            format!("driver_options.{k}"),
-                            J::String(v.clone()),
-                            o.get(k).cloned().unwrap_or(J::Null),
-                        );
-                    }
-                }
-            }
-        }
-    }
+    compare_dict(d, "driver_options", driver_options, net.get("Options"));
     let ipam_info = net.get("IPAM").filter(|i| !i.is_null());
     if let Some(drv) = args.str("ipam_driver")
         && ipam_info.and_then(|i| i.get("Driver")).and_then(J::as_str) != Some(drv.as_str())
@@ -632,35 +635,7 @@ fn differ(
     {
         d.add("scope", J::String(s), get("Scope"));
     }
-    if !labels.is_empty() {
-        match net
-            .get("Labels")
-            .and_then(J::as_object)
-            .filter(|o| !o.is_empty())
-        {
-            None => d.add(
-                "labels",
-                J::Object(
-                    labels
-                        .iter()
-                        .map(|(k, v)| (k.clone(), J::String(v.clone())))
-                        .collect(),
-                ),
-                get("Labels"),
-            ),
-            Some(l) => {
-                for (k, v) in labels {
-                    if l.get(k).and_then(J::as_str) != Some(v.as_str()) {
-                        d.add(
-                            format!("labels.{k}"),
-                            J::String(v.clone()),
-                            l.get(k).cloned().unwrap_or(J::Null),
-                        );
-                    }
-                }
-            }
-        }
-    }
+    compare_dict(d, "labels", labels, net.get("Labels"));
 }
 
 #[cfg(test)]
