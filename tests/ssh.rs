@@ -420,6 +420,35 @@ fn unreachable_and_dropped_hosts_do_not_stop_the_others() {
     }
 
     // A session killed mid-task: that host is unreachable with a reason; the other finishes.
+    let out = signal_mid_task(&s, &home, &sshd, "KILL", "");
+    // The reason the session ended, as its handler heard it (not russh's "Disconnected").
+    assert!(
+        stdout(&out).contains("the connection to k1 dropped: the host closed the connection"),
+        "{}",
+        show(&out)
+    );
+    // A host that stops answering (its sshd frozen, TCP still up) is found by keepalives.
+    let out = signal_mid_task(
+        &s,
+        &home,
+        &sshd,
+        "STOP",
+        "ansible_ssh_common_args='-o ServerAliveInterval=1'",
+    );
+    assert!(
+        stdout(&out).contains(
+            "the connection to k1 dropped: the host answered none of 3 keepalives sent 1s apart"
+        ),
+        "{}",
+        show(&out)
+    );
+}
+
+/// Runs a 3 s task on k1 and k2 (`extra`: their inventory variables) and, while it runs,
+/// sends `signal` to every sshd process serving k1's session (its monitor and unprivileged
+/// child), as a host that dies or hangs would; the processes are killed afterwards. k1 must
+/// end unreachable and k2 finish. Returns kiln's output.
+fn signal_mid_task(s: &Scratch, home: &Home, sshd: &Sshd, signal: &str, extra: &str) -> Output {
     let pb = write(
         &s.0,
         "slow.yml",
@@ -428,21 +457,22 @@ fn unreachable_and_dropped_hosts_do_not_stop_the_others() {
             s.0.display()
         ),
     );
+    for h in ["k1", "k2"] {
+        let _ = std::fs::remove_file(s.0.join(format!("{h}.done")));
+    }
     let two = inventory(
         &s.0,
         &[("k1", "127.0.0.20"), ("k2", "127.0.0.21")],
         sshd.port,
-        "",
+        extra,
     );
-    let child = kiln_in(&home)
+    let child = kiln_in(home)
         .args(["run", "-i"])
         .arg(&two)
         .arg(&pb)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("kiln");
-    // Once the command runs, kill every sshd process serving 127.0.0.20 (the session's
-    // monitor and its unprivileged child), as a host that dies would.
     std::thread::sleep(Duration::from_millis(1500));
     let ss = Command::new("ss")
         .args(["-tnpH", "state", "established", "src", "127.0.0.20"])
@@ -455,13 +485,18 @@ fn unreachable_and_dropped_hosts_do_not_stop_the_others() {
         .map(|c| c[1].to_string())
         .collect();
     assert!(!pids.is_empty(), "no sshd session for 127.0.0.20");
-    let _ = Command::new("kill").arg("-9").args(&pids).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(&pids)
+        .status();
     let out = child.wait_with_output().expect("kiln");
+    let _ = Command::new("kill").arg("-KILL").args(&pids).status();
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     let counts = recap(&out);
     assert_eq!(counts.get("k1").map(|c| c[2]), Some(1), "{}", show(&out));
     assert!(s.0.join("k2.done").exists(), "{}", show(&out));
     assert!(!s.0.join("k1.done").exists());
+    out
 }
 
 #[test]

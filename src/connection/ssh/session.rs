@@ -54,6 +54,11 @@ impl SshTarget {
 /// Why the server's key was refused, kept by the handler for the error message.
 type KeyProblem = Arc<Mutex<Option<String>>>;
 
+/// Why a session ended, as its handler heard it: russh only tells the commands waiting on
+/// the session that it is gone ("Disconnected"), not whether the host closed it, the TCP
+/// connection failed or keepalives went unanswered.
+type Ended = Arc<Mutex<Option<String>>>;
+
 struct Verifier {
     host: String,
     port: u16,
@@ -61,10 +66,47 @@ struct Verifier {
     files: Vec<PathBuf>,
     hash: bool,
     problem: KeyProblem,
+    keepalive: Option<Duration>,
+    ended: Ended,
 }
 
 impl client::Handler for Verifier {
     type Error = russh::Error;
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) if info.message.is_empty() => {
+                "the host closed the session".to_string()
+            }
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the host closed the session: {}", info.message)
+            }
+            client::DisconnectReason::Error(russh::Error::KeepaliveTimeout) => match self.keepalive
+            {
+                Some(d) => format!(
+                    "the host answered none of {KEEPALIVE_MAX} keepalives sent {}s apart",
+                    d.as_secs()
+                ),
+                None => "the host stopped answering keepalives".to_string(),
+            },
+            client::DisconnectReason::Error(russh::Error::IO(io))
+                if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                "the host closed the connection".to_string()
+            }
+            client::DisconnectReason::Error(e) => connect_error(e),
+        };
+        if let Ok(mut slot) = self.ended.lock() {
+            *slot = Some(why);
+        }
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
 
     async fn check_server_key(
         &mut self,
@@ -181,11 +223,14 @@ pub fn default_identity_files(home: &std::path::Path) -> Vec<PathBuf> {
 
 type Session = Handle<Verifier>;
 
+/// Unanswered keepalives after which a session counts as dead.
+const KEEPALIVE_MAX: usize = 3;
+
 fn client_config(t: &SshTarget) -> Arc<client::Config> {
     Arc::new(client::Config {
         // Without keepalives a dead host is only noticed by TCP, minutes later.
         keepalive_interval: t.keepalive,
-        keepalive_max: 3,
+        keepalive_max: KEEPALIVE_MAX,
         nodelay: true,
         preferred: russh::Preferred {
             cipher: std::borrow::Cow::Borrowed(cipher_order(aes_accelerated())),
@@ -238,7 +283,7 @@ fn aes_accelerated() -> bool {
     }
 }
 
-fn verifier(t: &SshTarget, problem: &KeyProblem) -> Verifier {
+fn verifier(t: &SshTarget, problem: &KeyProblem, ended: &Ended) -> Verifier {
     Verifier {
         host: t.host.clone(),
         port: t.port,
@@ -246,6 +291,8 @@ fn verifier(t: &SshTarget, problem: &KeyProblem) -> Verifier {
         files: t.known_hosts.clone(),
         hash: t.hash_known_hosts,
         problem: problem.clone(),
+        keepalive: t.keepalive,
+        ended: ended.clone(),
     }
 }
 
@@ -255,23 +302,29 @@ struct Opened {
     via: Vec<Session>,
 }
 
-/// Opens and authenticates a session to `t`, through its jump hosts when it has any.
-fn open(
-    t: &SshTarget,
-) -> std::pin::Pin<Box<dyn Future<Output = Result<Opened, ConnError>> + Send + '_>> {
+/// Opens and authenticates a session to `t`, through its jump hosts when it has any; why
+/// the session ends goes to `ended`.
+fn open<'a>(
+    t: &'a SshTarget,
+    ended: &'a Ended,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Opened, ConnError>> + Send + 'a>> {
     Box::pin(async move {
         let problem: KeyProblem = Arc::default();
         let config = client_config(t);
         let mut via = Vec::new();
         let connecting = async {
             match t.jumps.split_last() {
-                None => client::connect(config, (t.host.as_str(), t.port), verifier(t, &problem))
-                    .await
-                    .map_err(|e| connect_error(&e)),
+                None => client::connect(
+                    config,
+                    (t.host.as_str(), t.port),
+                    verifier(t, &problem, ended),
+                )
+                .await
+                .map_err(|e| connect_error(&e)),
                 Some((last, before)) => {
                     let mut hop = last.clone();
                     hop.jumps = before.to_vec();
-                    let opened = open(&hop)
+                    let opened = open(&hop, &Ended::default())
                         .await
                         .map_err(|e| format!("through {}: {e}", hop.alias))?;
                     let channel = opened
@@ -288,9 +341,13 @@ fn open(
                         })?;
                     via.extend(opened.via);
                     via.push(opened.session);
-                    client::connect_stream(config, channel.into_stream(), verifier(t, &problem))
-                        .await
-                        .map_err(|e| connect_error(&e))
+                    client::connect_stream(
+                        config,
+                        channel.into_stream(),
+                        verifier(t, &problem, ended),
+                    )
+                    .await
+                    .map_err(|e| connect_error(&e))
                 }
             }
         };
@@ -321,6 +378,7 @@ fn connect_error(e: &russh::Error) -> String {
         russh::Error::IO(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
             std::io::ErrorKind::TimedOut => "timed out".into(),
+            std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
             _ => io.to_string(),
         },
         russh::Error::Disconnect => "the server closed the connection".into(),
@@ -431,6 +489,8 @@ pub struct Ssh {
     /// Set once sudo has said `requiretty`: later become commands go straight to a terminal.
     needs_tty: AtomicBool,
     session: tokio::sync::Mutex<Option<(Arc<Session>, Vec<Session>)>>,
+    /// Why the current session ended, for the message of the command that finds it gone.
+    ended: Ended,
 }
 
 impl Ssh {
@@ -439,7 +499,22 @@ impl Ssh {
             target,
             needs_tty: AtomicBool::new(false),
             session: tokio::sync::Mutex::new(None),
+            ended: Ended::default(),
         }
+    }
+
+    /// A command's error when the session went away under it, with why when the session's
+    /// handler heard it.
+    fn dropped(&self, e: Option<russh::Error>) -> ConnError {
+        let why = self.ended.lock().ok().and_then(|w| w.clone());
+        ConnError::Unreachable(match (why, e) {
+            (Some(why), _) => format!("the connection to {} dropped: {why}", self.target.alias),
+            (None, Some(e)) => format!("the connection to {} dropped: {e}", self.target.alias),
+            (None, None) => format!(
+                "the connection to {} dropped while a command ran",
+                self.target.alias
+            ),
+        })
     }
 
     /// The live session, opening it (again) when there is none or it has dropped.
@@ -450,7 +525,10 @@ impl Ssh {
         {
             return Ok(s.clone());
         }
-        let opened = open(&self.target).await?;
+        if let Ok(mut why) = self.ended.lock() {
+            *why = None;
+        }
+        let opened = open(&self.target, &self.ended).await?;
         let s = Arc::new(opened.session);
         *slot = Some((s.clone(), opened.via));
         Ok(s)
@@ -464,12 +542,7 @@ impl Ssh {
         file: Option<tokio::fs::File>,
         sink: Sink<'_>,
     ) -> Result<Output, ConnError> {
-        let dropped = |e: russh::Error| {
-            ConnError::Unreachable(format!(
-                "the connection to {} dropped: {e}",
-                self.target.alias
-            ))
-        };
+        let dropped = |e: russh::Error| self.dropped(Some(e));
         let mut local = match sink {
             Sink::Memory => None,
             Sink::File(path) => Some(tokio::fs::File::create(path).await?),
@@ -537,10 +610,7 @@ impl Ssh {
         };
         let ((), (mut out, status, write_error)) = tokio::join!(feed, collect);
         let Some(rc) = status else {
-            return Err(ConnError::Unreachable(format!(
-                "the connection to {} dropped while a command ran",
-                self.target.alias
-            )));
+            return Err(self.dropped(None));
         };
         if let Some(e) = write_error {
             return Err(ConnError::Io(e));
@@ -583,12 +653,7 @@ impl Ssh {
                 "a terminal is only used for become".into(),
             ));
         };
-        let dropped = |e: russh::Error| {
-            ConnError::Unreachable(format!(
-                "the connection to {} dropped: {e}",
-                self.target.alias
-            ))
-        };
+        let dropped = |e: russh::Error| self.dropped(Some(e));
         let channel = session.channel_open_session().await.map_err(dropped)?;
         let raw = [
             (Pty::ECHO, 0),
@@ -690,10 +755,7 @@ impl Ssh {
             let _ = f.await;
         }
         let Some(rc) = status else {
-            return Err(ConnError::Unreachable(format!(
-                "the connection to {} dropped while a command ran",
-                self.target.alias
-            )));
+            return Err(self.dropped(None));
         };
         if !started {
             let said = String::from_utf8_lossy(&pre).replace(BECOME_PROMPT, "");
