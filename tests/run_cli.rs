@@ -43,16 +43,11 @@ const CASES: &[(&str, &[&str])] = &[
 fn options_behave_as_ansible_playbook() {
     let python = oracle_python();
     let results = parallel(CASES.to_vec(), |(playbook, args)| {
-        let ansible = std::process::Command::new(python.with_file_name("ansible-playbook"))
+        let ansible = oracle_bin("ansible-playbook")
             .current_dir(fixture())
             .args(["-i", "cli_inventory.ini", playbook])
             .args(args)
             .env("ANSIBLE_PYTHON_INTERPRETER", &python)
-            .env("ANSIBLE_NOCOLOR", "1")
-            .env(
-                "ANSIBLE_HOME",
-                std::env::temp_dir().join("kiln-oracle-home"),
-            )
             .output()
             .expect("ansible-playbook");
         let kiln = kiln()

@@ -138,14 +138,9 @@ fn ansible_playbook_agrees_on_the_exit_codes() {
         let text = format!("{HEAD}{}", case.text).replace("{{MARK}}", &mark.display().to_string());
         let path = dir.join(case.name);
         std::fs::write(&path, text).expect("write");
-        let out = std::process::Command::new(python.with_file_name("ansible-playbook"))
+        let out = oracle_bin("ansible-playbook")
             .arg(&path)
             .env("ANSIBLE_PYTHON_INTERPRETER", &python)
-            .env("ANSIBLE_NOCOLOR", "1")
-            .env(
-                "ANSIBLE_HOME",
-                std::env::temp_dir().join("kiln-oracle-home"),
-            )
             .output()
             .expect("ansible-playbook");
         (

@@ -37,18 +37,13 @@ fn kiln_run(root: &Path, extra: &[&str]) -> Output {
 
 fn ansible_run(root: &Path) -> Output {
     let python = oracle_python();
-    std::process::Command::new(python.with_file_name("ansible-playbook"))
+    oracle_bin("ansible-playbook")
         .arg(fixture().join("site.yml"))
         .arg("-i")
         .arg(fixture().join("inventory.ini"))
         .arg("-e")
         .arg(format!("root={}", root.display()))
         .env("ANSIBLE_PYTHON_INTERPRETER", &python)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env(
-            "ANSIBLE_HOME",
-            std::env::temp_dir().join("kiln-oracle-home"),
-        )
         .output()
         .expect("run ansible-playbook")
 }

@@ -60,7 +60,6 @@ fn playbooks() -> Vec<PathBuf> {
 #[test]
 fn every_playbook_passes_validate_and_ansible_syntax_check() {
     let coll = collections();
-    let python = oracle_python();
     let books = playbooks();
     for want in ["site", "docker", "registry", "app", "backup", "restore"] {
         assert!(
@@ -77,17 +76,12 @@ fn every_playbook_passes_validate_and_ansible_syntax_check() {
             stdout(&out),
             stderr(&out)
         );
-        let out = Command::new(python.with_file_name("ansible-playbook"))
+        let out = oracle_bin("ansible-playbook")
             .arg("--syntax-check")
             .arg("-i")
             .arg(repo().join("inventories/lab"))
             .arg(book)
             .env("ANSIBLE_COLLECTIONS_PATH", &coll)
-            .env("ANSIBLE_NOCOLOR", "1")
-            .env(
-                "ANSIBLE_HOME",
-                std::env::temp_dir().join("kiln-oracle-home"),
-            )
             .output()
             .expect("ansible-playbook");
         assert!(

@@ -43,16 +43,11 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn oracle_bin(name: &str) -> Command {
-    let python = oracle_python();
-    let mut c = Command::new(python.with_file_name(name));
-    c.env("ANSIBLE_PYTHON_INTERPRETER", &python)
-        .env("ANSIBLE_NOCOLOR", "1")
+/// An ansible-core command run on this machine, with no vault settings from outside.
+fn oracle_local(name: &str) -> Command {
+    let mut c = oracle_bin(name);
+    c.env("ANSIBLE_PYTHON_INTERPRETER", oracle_python())
         .env("ANSIBLE_LOCALHOST_WARNING", "False")
-        .env(
-            "ANSIBLE_HOME",
-            std::env::temp_dir().join("kiln-oracle-home"),
-        )
         .stdin(Stdio::null());
     clean_env(&mut c);
     c
@@ -78,7 +73,7 @@ fn clean_env(c: &mut Command) {
 }
 
 fn ansible_vault(args: &[&str]) -> Command {
-    let mut c = oracle_bin("ansible-vault");
+    let mut c = oracle_local("ansible-vault");
     c.args(args);
     c
 }
@@ -435,7 +430,7 @@ fn kiln_run(args: &[&str]) -> Command {
 }
 
 fn ansible_playbook(args: &[&str]) -> Command {
-    let mut c = oracle_bin("ansible-playbook");
+    let mut c = oracle_local("ansible-playbook");
     c.args(args);
     c
 }
@@ -610,19 +605,25 @@ fn failures_have_ansible_vaults_messages_and_exit_codes() {
         &good.display().to_string(),
     ])));
     let text = std::fs::read_to_string(&good).expect("read");
-    // A tampered ciphertext: one hex digit of the payload's last line changed, keeping it
-    // hexadecimal (an outer `3d` pair is the inner digit `d`).
+    // A tampered ciphertext: one hex digit of the payload changed, as near its end as there
+    // is one, keeping it hexadecimal (an outer `3d` pair is the inner digit `d`). The last
+    // line alone can be a few characters with no digit 0-8 in it.
     let tampered = d.join("tampered.yml");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let last = lines.len() - 1;
-    let mut b = lines[last].clone().into_bytes();
-    let at = (0..b.len() / 2)
+    let (line, at) = (1..lines.len())
         .rev()
-        .map(|i| 2 * i)
-        .find(|&i| b[i] == b'3' && (b'0'..=b'8').contains(&b[i + 1]))
+        .find_map(|l| {
+            let b = lines[l].as_bytes();
+            (0..b.len() / 2)
+                .rev()
+                .map(|i| 2 * i)
+                .find(|&i| b[i] == b'3' && (b'0'..=b'8').contains(&b[i + 1]))
+                .map(|i| (l, i))
+        })
         .expect("digit");
+    let mut b = lines[line].clone().into_bytes();
     b[at + 1] += 1;
-    lines[last] = String::from_utf8(b).expect("ascii");
+    lines[line] = String::from_utf8(b).expect("ascii");
     std::fs::write(&tampered, lines.join("\n") + "\n").expect("write");
     let nonhex = d.join("nonhex.yml");
     std::fs::write(&nonhex, "$ANSIBLE_VAULT;1.1;AES256\nzz\n").expect("write");
@@ -1171,7 +1172,7 @@ fn inventories_read_vaulted_files_as_ansible_inventory() {
         k.arg("inventory").args(&args).stdin(Stdio::null());
         clean_env(&mut k);
         let ko = ok(run(k));
-        let mut a = oracle_bin("ansible-inventory");
+        let mut a = oracle_local("ansible-inventory");
         a.args(&args);
         let ao = ok(run(a));
         let kj: serde_json::Value = serde_json::from_slice(&ko.stdout).expect("kiln json");

@@ -36,6 +36,19 @@ pub fn oracle_python() -> PathBuf {
     python
 }
 
+/// One of ansible-core's commands (`ansible-playbook`, `ansible-vault`, ...) from the
+/// oracle's virtualenv, without colour and with a HOME of its own, so nothing of the
+/// machine's Ansible setup leaks in. Runs against this machine add
+/// `ANSIBLE_PYTHON_INTERPRETER` (see `oracle_python`).
+pub fn oracle_bin(name: &str) -> Command {
+    let mut cmd = Command::new(oracle_python().with_file_name(name));
+    cmd.env("ANSIBLE_NOCOLOR", "1").env(
+        "ANSIBLE_HOME",
+        std::env::temp_dir().join("kiln-oracle-home"),
+    );
+    cmd
+}
+
 pub fn oracle(script: &str) -> Command {
     let mut cmd = Command::new(oracle_python());
     cmd.arg(repo().join("tests/oracle").join(script));
