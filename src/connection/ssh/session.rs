@@ -92,11 +92,6 @@ impl client::Handler for Verifier {
                 ),
                 None => "the host stopped answering keepalives".to_string(),
             },
-            client::DisconnectReason::Error(russh::Error::IO(io))
-                if io.kind() == std::io::ErrorKind::UnexpectedEof =>
-            {
-                "the host closed the connection".to_string()
-            }
             client::DisconnectReason::Error(e) => connect_error(e),
         };
         if let Ok(mut slot) = self.ended.lock() {
@@ -379,9 +374,10 @@ fn connect_error(e: &russh::Error) -> String {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
             std::io::ErrorKind::TimedOut => "timed out".into(),
             std::io::ErrorKind::ConnectionReset => "the connection was reset".into(),
+            std::io::ErrorKind::UnexpectedEof => "the host closed the connection".into(),
             _ => io.to_string(),
         },
-        russh::Error::Disconnect => "the server closed the connection".into(),
+        russh::Error::Disconnect => "the host closed the connection".into(),
         other => other.to_string(),
     }
 }
