@@ -26,6 +26,21 @@ fn three_debian_hosts_with_systemd() {
     let again = lab_cmd(0, &["up", "3"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(!stderr(&again).contains("booted"), "{}", stderr(&again));
+    // Every host has cgroups of its own (its wrapper's, which nspawn splits for the host's
+    // systemd): in shared ones each host's service manager would act on the others' processes.
+    for h in HOSTS {
+        let pid = std::fs::read_to_string(lab.root_of(h).with_file_name("pid")).expect("pid");
+        let cgroups =
+            std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).expect("cgroups");
+        let own = format!("/kiln-lab/kiln-{h}");
+        assert!(
+            cgroups
+                .lines()
+                .filter(|l| !l.contains(":name=") || l.contains(":name=systemd:"))
+                .all(|l| l.ends_with(&own)),
+            "{h}: {cgroups}"
+        );
+    }
     let root_of = |h: &str| lab.root_of(h);
     let ip_of = |h: &str| lab.ip_of(h);
     let on_host = |h: &str, cmd: &str| lab.on_host(h, cmd);
@@ -230,6 +245,11 @@ fn three_debian_hosts_with_systemd() {
             .filter(|l| !l.contains("pgrep"))
             .count(),
         0
+    );
+    assert_eq!(
+        sh("find /sys/fs/cgroup -maxdepth 6 -type d -regextype posix-extended \
+            -regex '.*/kiln-lab/kiln-(9-)?lab[0-9]+'"),
+        ""
     );
     let others = sh(
         "ls -d /var/lib/kiln-lab-*/hosts/lab* 2>/dev/null | grep -v '^/var/lib/kiln-lab-9/' || true",
