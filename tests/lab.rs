@@ -247,8 +247,10 @@ fn three_debian_hosts_with_systemd() {
         0
     );
     assert_eq!(
-        sh("find /sys/fs/cgroup -maxdepth 6 -type d -regextype posix-extended \
-            -regex '.*/kiln-lab/kiln-(9-)?lab[0-9]+'"),
+        sh(
+            "find /sys/fs/cgroup -maxdepth 6 -regextype posix-extended -type d \
+            -regex '.*/kiln-lab/kiln-(9-)?lab[0-9]+'"
+        ),
         ""
     );
     let others = sh(

@@ -181,11 +181,38 @@ impl Stack {
         let out = self.run(playbook, extra);
         assert!(
             out.status.success(),
-            "{playbook} {extra:?} failed:\n{}\n{}",
+            "{playbook} {extra:?} failed:\n{}\n{}{}",
             stdout(&out),
-            stderr(&out)
+            stderr(&out),
+            self.journals_of_unreachable(&out)
         );
         changed_per_host(&out)
+    }
+
+    /// The recent journal of every host a run found unreachable: why its session ended is
+    /// often only there (sshd, logind, systemd).
+    fn journals_of_unreachable(&self, out: &Output) -> String {
+        let text = stdout(out);
+        let mut hosts: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("UNREACHABLE!"))
+            .filter_map(|l| l.split_once('[')?.1.split_once(']').map(|(h, _)| h))
+            .collect();
+        hosts.dedup();
+        hosts
+            .iter()
+            .map(|h| {
+                let journal = self.lab.on_host_output(
+                    h,
+                    "journalctl -q --no-pager -o short-precise --since -5min | tail -n 120",
+                );
+                format!(
+                    "\n--- the journal of {h} ---\n{}{}",
+                    stdout(&journal),
+                    stderr(&journal)
+                )
+            })
+            .collect()
     }
 
     /// A rerun: nothing changes on any host.
