@@ -158,17 +158,6 @@ fn to_json(v: &Value) -> J {
     }
 }
 
-/// The environment the oracle's module sees, so the `env` facts are comparable.
-fn oracle_env(cmd: &mut Command) {
-    cmd.env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_LOCALHOST_WARNING", "False")
-        .env(
-            "ANSIBLE_HOME",
-            std::env::temp_dir().join("kiln-oracle-home"),
-        )
-        .env("PYTHONHASHSEED", "0");
-}
-
 /// One way to run the probe: a shell, and optionally a PATH to put in front.
 struct Runner {
     label: String,
@@ -180,6 +169,7 @@ struct Runner {
 fn run_probe(r: &Runner) -> (String, Duration) {
     let mut cmd = Command::new(&r.shell[0]);
     cmd.args(&r.shell[1..]).arg("-c").arg(PROBE);
+    // The environment the oracle's module sees, so the `env` facts are comparable.
     oracle_env(&mut cmd);
     if let Some(prefix) = &r.path_prefix {
         let path = std::env::var("PATH").unwrap_or_default();

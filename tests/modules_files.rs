@@ -364,18 +364,13 @@ fn ansible_playbook(pb: &Path, root: &Path, extra: &[String]) -> Output {
         ),
     )
     .expect("inventory");
-    Command::new(python.with_file_name("ansible-playbook"))
+    oracle_bin("ansible-playbook")
         .arg(pb)
         .arg("-i")
         .arg(&inv)
         .arg("-e")
         .arg(format!("root={}", root.display()))
         .args(extra)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env(
-            "ANSIBLE_HOME",
-            std::env::temp_dir().join("kiln-oracle-home"),
-        )
         .output()
         .expect("ansible-playbook")
 }

@@ -60,13 +60,12 @@ fn ok(out: &Output, what: &str) -> String {
 
 #[test]
 fn playbooks_validate_and_pass_ansible_syntax_check() {
-    let python = oracle_python();
     for pb in PLAYBOOKS {
         ok(
             &kiln_at_root(&["validate", pb]),
             &format!("kiln validate {pb}"),
         );
-        let out = Command::new(python.with_file_name("ansible-playbook"))
+        let out = oracle_bin("ansible-playbook")
             .current_dir(repo())
             .args(["--syntax-check", "-i"])
             .arg(fixture("render-hosts.yml"))
@@ -75,11 +74,6 @@ fn playbooks_validate_and_pass_ansible_syntax_check() {
                 "ANSIBLE_COLLECTIONS_PATH",
                 repo().join(".venv-oracle/collections"),
             )
-            .env(
-                "ANSIBLE_HOME",
-                std::env::temp_dir().join("kiln-oracle-home"),
-            )
-            .env("ANSIBLE_NOCOLOR", "1")
             .output()
             .expect("run ansible-playbook");
         ok(&out, &format!("ansible-playbook --syntax-check {pb}"));
@@ -99,12 +93,8 @@ fn hostvars_of_hosts_outside_the_play_as_ansible() {
             c.arg("run");
             c
         } else {
-            let mut c = Command::new(python.with_file_name("ansible-playbook"));
-            c.env(
-                "ANSIBLE_HOME",
-                std::env::temp_dir().join("kiln-oracle-home"),
-            )
-            .env("ANSIBLE_PYTHON_INTERPRETER", python.as_os_str());
+            let mut c = oracle_bin("ansible-playbook");
+            c.env("ANSIBLE_PYTHON_INTERPRETER", python.as_os_str());
             c
         };
         let out = cmd

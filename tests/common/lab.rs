@@ -161,19 +161,13 @@ impl Lab {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> Output {
-        let python = oracle_python();
-        Command::new(python.with_file_name("ansible-playbook"))
+        oracle_bin("ansible-playbook")
             .envs(env.iter().copied())
             .arg(playbook)
             .arg("-i")
             .arg(&self.inventory)
             .args(extra)
-            .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-            .env(
-                "ANSIBLE_HOME",
-                std::env::temp_dir().join("kiln-oracle-home"),
-            )
             .output()
             .expect("run ansible-playbook")
     }

@@ -52,14 +52,20 @@ pub fn oracle_bin(name: &str) -> Command {
 pub fn oracle(script: &str) -> Command {
     let mut cmd = Command::new(oracle_python());
     cmd.arg(repo().join("tests/oracle").join(script));
+    oracle_env(&mut cmd);
+    cmd
+}
+
+/// The environment the oracle's scripts run in (`oracle`): no colour, a HOME of its own, no
+/// localhost warning, a fixed hash seed. Also for commands whose environment must match it.
+pub fn oracle_env(cmd: &mut Command) -> &mut Command {
     cmd.env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_LOCALHOST_WARNING", "False")
         .env(
             "ANSIBLE_HOME",
             std::env::temp_dir().join("kiln-oracle-home"),
         )
-        .env("PYTHONHASHSEED", "0");
-    cmd
+        .env("PYTHONHASHSEED", "0")
 }
 
 /// Runs jobs on a small pool of threads (the machine has two cores) and returns results
