@@ -198,6 +198,7 @@ impl Stack {
             .filter(|l| l.contains("UNREACHABLE!"))
             .filter_map(|l| l.split_once('[')?.1.split_once(']').map(|(h, _)| h))
             .collect();
+        hosts.sort_unstable();
         hosts.dedup();
         hosts
             .iter()
