@@ -8,6 +8,7 @@ use super::filecommon::{Fallible, fail};
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
 use crate::connection::{Output, parent_dir, quote, random_tag};
+use crate::template::filters::path::normpath;
 use crate::yaml::Value;
 use async_trait::async_trait;
 
@@ -593,7 +594,7 @@ impl Ctx<'_> {
 
 /// `unfrackgitpath`: a normalised path (URLs compare as normalised strings).
 fn unfrack(p: &str) -> String {
-    crate::template::filters::path::normpath(p)
+    normpath(p)
 }
 
 fn set_prepared(r: &mut TaskResult, text: Option<String>) {
@@ -764,9 +765,9 @@ async fn run(cx: &TaskCx<'_>, args: &Args) -> Result<TaskResult, TaskResult> {
     }
     let dest = dest_arg.map(|d| {
         if d.starts_with('/') {
-            crate::template::filters::path::normpath(&d)
+            normpath(&d)
         } else {
-            crate::template::filters::path::normpath(&format!("{cwd}/{d}"))
+            normpath(&format!("{cwd}/{d}"))
         }
     });
     let g = Ctx {

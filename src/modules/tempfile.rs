@@ -8,6 +8,7 @@ use super::filecommon;
 use super::spec::{ArgSpec, Kind, Opt};
 use super::{Args, Module, TaskCx, TaskResult};
 use crate::connection::quote;
+use crate::template::filters::path::normpath;
 use crate::try_conn;
 use crate::yaml::Value;
 use async_trait::async_trait;
@@ -111,7 +112,7 @@ impl Module for TempFile {
             }
         }
         let mut lines = text.lines();
-        let path = crate::template::filters::path::normpath(lines.next().unwrap_or_default());
+        let path = normpath(lines.next().unwrap_or_default());
         let mut r = TaskResult::changed(true);
         filecommon::add_path_info(&mut r, lines.next().unwrap_or("absent"));
         r.data.insert(Value::str("path"), Value::str(path));

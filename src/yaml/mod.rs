@@ -112,7 +112,7 @@ fn write_repr(value: &Value, out: &mut String, _top: bool) {
 
 /// An approximation of Python's `str.isprintable()` for the characters that matter in
 /// practice: controls, format characters, line/paragraph separators and non-ASCII spaces.
-pub fn is_printable(c: char) -> bool {
+fn is_printable(c: char) -> bool {
     let n = c as u32;
     if n < 0x20 || (0x7f..0xa0).contains(&n) {
         return false;

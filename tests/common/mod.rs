@@ -42,11 +42,16 @@ pub fn oracle_python() -> PathBuf {
 /// `ANSIBLE_PYTHON_INTERPRETER` (see `oracle_python`).
 pub fn oracle_bin(name: &str) -> Command {
     let mut cmd = Command::new(oracle_python().with_file_name(name));
+    oracle_home(&mut cmd);
+    cmd
+}
+
+/// No colour and a HOME of the oracle's own: what every ansible-core command here runs with.
+fn oracle_home(cmd: &mut Command) -> &mut Command {
     cmd.env("ANSIBLE_NOCOLOR", "1").env(
         "ANSIBLE_HOME",
         std::env::temp_dir().join("kiln-oracle-home"),
-    );
-    cmd
+    )
 }
 
 pub fn oracle(script: &str) -> Command {
@@ -59,12 +64,8 @@ pub fn oracle(script: &str) -> Command {
 /// The environment the oracle's scripts run in (`oracle`): no colour, a HOME of its own, no
 /// localhost warning, a fixed hash seed. Also for commands whose environment must match it.
 pub fn oracle_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("ANSIBLE_NOCOLOR", "1")
+    oracle_home(cmd)
         .env("ANSIBLE_LOCALHOST_WARNING", "False")
-        .env(
-            "ANSIBLE_HOME",
-            std::env::temp_dir().join("kiln-oracle-home"),
-        )
         .env("PYTHONHASHSEED", "0")
 }
 
